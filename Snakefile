@@ -1,0 +1,34 @@
+# DS-Codec reproduction pipeline.
+#   snakemake --cores all reproduce_tables                           # embedded default (synthetic corpus, CPU)
+#   snakemake --cores all reproduce_tables --configfile configs/ci.yaml
+#   snakemake --cores all reproduce_tables --configfile configs/paper.yaml   # the paper's recipe, GPUs
+# The Snakefile only wires things: all logic lives in the `dscodec` package (see workflow/rules/).
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+from dscodec.config import validate, write_if_changed, config_hash
+
+min_version("8.0")
+
+
+configfile: "configs/default.yaml"
+
+
+# Fails at once, naming the misspelled or mistyped key (workflow/schemas/config.schema.yaml).
+validate(config, source="snakemake config")
+
+R = config["results_dir"]
+# Every job reads the same resolved config; it is rewritten only when the config changes.
+RESOLVED_CONFIG = str(write_if_changed(config, Path(R) / "config.yaml"))
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule reproduce_tables:
+    """Everything the paper reports. Later stages of the pipeline add their outputs here."""
+    default_target: True
+    input:
+        rules.prepare_data.input,

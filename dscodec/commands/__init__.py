@@ -1,0 +1,1 @@
+"""Subcommands of the `dscodec` CLI (see dscodec/cli.py)."""

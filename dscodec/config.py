@@ -1,0 +1,146 @@
+"""Configuration: YAML overlays merged onto configs/default.yaml, validated by one JSON schema.
+
+Why overlays: configs/default.yaml is the single complete description of a run, so
+ci.yaml and paper.yaml only state what differs, and a reader sees every difference at a
+glance. The same schema validates the config in the Snakefile and in every CLI command,
+so a misspelled key fails at once, naming the key, wherever the run starts.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonschema
+import yaml
+
+from dscodec.errors import ConfigError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SCHEMA_PATH = PACKAGE_DIR / "resources" / "config.schema.yaml"
+REPO_ROOT = PACKAGE_DIR.parent
+DEFAULT_CONFIG_PATH = REPO_ROOT / "configs" / "default.yaml"
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge `overlay` onto `base` recursively (mappings merge, everything else replaces).
+
+    `systems` and `evaluation.baselines` are mappings too, so an overlay can add a system
+    without repeating the others; `{}` clears nothing (use `null` to drop a system).
+    """
+    merged = copy.deepcopy(dict(base))
+    for key, value in overlay.items():
+        if value is None and isinstance(merged.get(key), Mapping):
+            del merged[key]  # `name: null` drops an inherited system or baseline
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping at the top level")
+    return data
+
+
+def load_schema() -> dict[str, Any]:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def validate(config: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
+    """Validate against the schema; raise ConfigError naming the offending key path."""
+    validator = jsonschema.Draft202012Validator(load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"{source}: invalid configuration:"]
+        for err in errors:
+            where = ".".join(str(p) for p in err.absolute_path) or "<top level>"
+            lines.append(f"  - at `{where}`: {err.message}")
+        raise ConfigError("\n".join(lines))
+    _check_cross_references(config, source)
+    return dict(config)
+
+
+def _check_cross_references(config: Mapping[str, Any], source: str) -> None:
+    systems = config["systems"]
+    for name, system in systems.items():
+        parent = system.get("stage1_from")
+        if parent is None:
+            continue
+        if parent not in systems:
+            raise ConfigError(f"{source}: `systems.{name}.stage1_from` names unknown system {parent!r}")
+        if systems[parent]["quantizer"] != system["quantizer"] or systems[parent]["stage1"] != system["stage1"]:
+            raise ConfigError(
+                f"{source}: `systems.{name}.stage1_from` = {parent!r} has a different quantizer or stage-1 "
+                "architecture, so its stage-1 checkpoint cannot be shared"
+            )
+    stage = config["train"]
+    for key in ("stage1", "stage2"):
+        if stage[key]["lr_min"] > stage[key]["lr"]:
+            raise ConfigError(f"{source}: `train.{key}.lr_min` must not exceed `train.{key}.lr`")
+
+
+def load_config(*paths: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Load configs/default.yaml, merge each overlay in order, then `overrides`, and validate."""
+    config = read_yaml(DEFAULT_CONFIG_PATH)
+    sources = [str(DEFAULT_CONFIG_PATH)]
+    for path in paths:
+        if Path(path).resolve() == DEFAULT_CONFIG_PATH.resolve():
+            continue
+        config = deep_merge(config, read_yaml(path))
+        sources.append(str(path))
+    if overrides:
+        config = deep_merge(config, overrides)
+        sources.append("overrides")
+    return validate(config, source=" + ".join(sources))
+
+
+def load_resolved(path: str | Path) -> dict[str, Any]:
+    """Read a resolved config (as written by the Snakefile) and validate it again."""
+    return validate(read_yaml(path), source=str(path))
+
+
+def config_hash(section: Any) -> str:
+    """Stable short hash of a config section, used as a Snakemake rerun trigger."""
+    blob = json.dumps(section, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def write_if_changed(config: Mapping[str, Any], path: str | Path) -> Path:
+    """Write the resolved config, keeping the file (and its mtime) when nothing changed."""
+    path = Path(path)
+    text = yaml.safe_dump(dict(config), sort_keys=False)
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return path
+
+
+def results_path(config: Mapping[str, Any], *parts: str) -> Path:
+    return Path(config["results_dir"], *parts)
+
+
+def tracking_uri(config: Mapping[str, Any]) -> str:
+    """MLflow tracking URI: $MLFLOW_TRACKING_URI, else the config's, else a local SQLite store."""
+    import os
+
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    if config["mlflow"].get("tracking_uri"):
+        return str(config["mlflow"]["tracking_uri"])
+    db = (Path(config["results_dir"]) / "mlflow" / "mlflow.db").resolve()
+    return f"sqlite:///{db}"

@@ -1,0 +1,107 @@
+"""The config layer: overlays merge onto default.yaml and any bad key fails naming the key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dscodec.config import (
+    ConfigError,
+    config_hash,
+    deep_merge,
+    load_config,
+    load_resolved,
+    tracking_uri,
+    write_if_changed,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["default", "ci", "paper"])
+def test_shipped_configs_validate(name: str) -> None:
+    cfg = load_config(REPO / "configs" / f"{name}.yaml")
+    assert cfg["data"]["sample_rate"] == 16000
+    assert set(cfg["systems"]) >= {"ds_codec_vq", "ds_codec_pq"}
+
+
+def test_paper_config_carries_the_papers_recipe() -> None:
+    cfg = load_config(REPO / "configs" / "paper.yaml")
+    s1, s2 = cfg["train"]["stage1"], cfg["train"]["stage2"]
+    assert (s1["batch_size"], s1["lr"], s1["lr_min"], s1["warmup_steps"]) == (10, 1e-4, 1e-5, 1000)
+    assert s1["betas"] == [0.8, 0.9]
+    assert (s2["batch_size"], s2["lr"], s2["lr_min"]) == (24, 2e-5, 1e-5)
+    assert cfg["data"]["librispeech"]["train_subsets"] == ["train-clean-100", "train-clean-360", "train-other-500"]
+    assert cfg["data"]["ljspeech"]["eval_utterances"] == 2000
+    assert cfg["model"]["size"] == "paper"
+
+
+def test_overlay_merges_without_repeating_siblings() -> None:
+    cfg = load_config(REPO / "configs" / "ci.yaml")
+    assert cfg["train"]["stage1"]["steps"] == 6
+    assert cfg["train"]["stage1"]["lr"] == 1e-4  # inherited from default.yaml
+
+
+def test_misspelled_key_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"train\.stage1.*stpes"):
+        load_config(overrides={"train": {"stage1": {"stpes": 3}}})
+
+
+def test_wrong_type_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"data\.sample_corpus\.minutes"):
+        load_config(overrides={"data": {"sample_corpus": {"minutes": "lots"}}})
+
+
+def test_unknown_stage1_from_is_rejected() -> None:
+    bad = {"systems": {"x": {"quantizer": "vq", "stage1": "mirror", "stage2": "plain", "stage1_from": "nope"}}}
+    with pytest.raises(ConfigError, match="stage1_from"):
+        load_config(overrides=bad)
+
+
+def test_stage1_from_must_share_architecture() -> None:
+    bad = {"systems": {"x": {"quantizer": "vq", "stage1": "mirror", "stage2": "plain", "stage1_from": "ds_codec_pq"}}}
+    with pytest.raises(ConfigError, match="different quantizer"):
+        load_config(overrides=bad)
+
+
+def test_null_drops_an_inherited_system() -> None:
+    cfg = load_config(overrides={"systems": {"apcodec_plus_pq": None}})
+    assert "apcodec_plus_pq" not in cfg["systems"]
+
+
+def test_deep_merge_does_not_mutate_inputs() -> None:
+    base = {"a": {"b": 1, "c": 2}}
+    merged = deep_merge(base, {"a": {"b": 5}})
+    assert merged == {"a": {"b": 5, "c": 2}} and base == {"a": {"b": 1, "c": 2}}
+
+
+def test_resolved_config_round_trip_keeps_mtime(tmp_path: Path) -> None:
+    cfg = load_config()
+    path = write_if_changed(cfg, tmp_path / "config.yaml")
+    mtime = path.stat().st_mtime_ns
+    write_if_changed(cfg, path)
+    assert path.stat().st_mtime_ns == mtime
+    assert load_resolved(path) == yaml.safe_load(path.read_text())
+
+
+def test_config_hash_tracks_content() -> None:
+    assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_tracking_uri_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cfg = load_config(overrides={"results_dir": str(tmp_path)})
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking_uri(cfg) == f"sqlite:///{tmp_path.resolve()}/mlflow/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "file:///elsewhere")
+    assert tracking_uri(cfg) == "file:///elsewhere"
+
+
+def test_bad_yaml_file_is_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
