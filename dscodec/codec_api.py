@@ -1,0 +1,115 @@
+"""DSCodec: the codec as a library, independent of the training pipeline.
+
+    codec = DSCodec.from_checkpoint("results/models/ds_codec_vq/stage2/ckpt.pt")
+    tokens = codec.encode(wav, sample_rate)     # Long [B, frames], 80 frames/s
+    audio = codec.decode(tokens)                # Float [B, 1, frames * 200] at 16 kHz
+
+Input handling: any sample rate (resampled to 16 kHz with torchaudio), any channel count
+(averaged to mono), any length (zero-padded to a multiple of the 200-sample hop; pass
+`length=` to `decode` to trim back), batches. Long inputs are run through the model in
+chunks of `chunk_seconds` with exact context handling (dscodec.models.streaming): the
+result equals a single pass, without seams, and model memory does not grow with length.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchaudio
+
+from dscodec.errors import DSCodecError
+from dscodec.models.checkpoint import load_codec
+from dscodec.models.codec import CodecModel
+from dscodec.models.streaming import decode_latents, encode_latents
+
+
+class CodecInputError(DSCodecError, ValueError):
+    """Audio or tokens given to the codec have the wrong shape, type or range."""
+
+
+class DSCodec:
+    def __init__(self, model: CodecModel, chunk_seconds: float = 10.0) -> None:
+        self.model = model.eval()
+        self.sample_rate: int = model.sample_rate
+        self.hop_length: int = model.hop_length
+        self.codebook_size: int = model.codebook_size
+        self.frame_rate: float = self.sample_rate / self.hop_length
+        self.chunk_frames = max(1, round(chunk_seconds * self.frame_rate))
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", chunk_seconds: float = 10.0) -> "DSCodec":
+        return cls(load_codec(path, device), chunk_seconds)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def bits_per_token(self) -> int:
+        return max(1, math.ceil(math.log2(self.codebook_size)))
+
+    # -- input preparation ------------------------------------------------------------------
+    def prepare(self, wav: torch.Tensor | np.ndarray, sample_rate: int) -> torch.Tensor:
+        """[T] | [C, T] | [B, C, T] at any rate -> float [B, 1, T'] mono at 16 kHz (not padded)."""
+        if isinstance(wav, np.ndarray):
+            wav = torch.from_numpy(wav)
+        if not isinstance(wav, torch.Tensor):
+            raise CodecInputError(f"audio must be a torch.Tensor or numpy array, got {type(wav).__name__}")
+        if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+            raise CodecInputError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+        if wav.dim() == 1:
+            wav = wav[None, None]
+        elif wav.dim() == 2:
+            wav = wav[None]
+        elif wav.dim() != 3:
+            raise CodecInputError(f"audio must be [T], [C, T] or [B, C, T], got shape {tuple(wav.shape)}")
+        if wav.shape[-1] == 0 or wav.shape[1] == 0:
+            raise CodecInputError("audio is empty")
+        wav = wav.to(device=self.device, dtype=torch.float32).mean(dim=1, keepdim=True)  # down-mix
+        if not torch.isfinite(wav).all():
+            raise CodecInputError("audio contains NaN or infinite samples")
+        if sample_rate != self.sample_rate:
+            wav = torchaudio.functional.resample(wav, int(sample_rate), self.sample_rate)
+        return wav
+
+    def num_samples(self, num_input_samples: int, sample_rate: int) -> int:
+        """Length at 16 kHz that `decode(..., length=)` should trim back to."""
+        return math.ceil(num_input_samples * self.sample_rate / sample_rate)
+
+    # -- encode / decode --------------------------------------------------------------------
+    @torch.inference_mode()
+    def encode(self, wav: torch.Tensor | np.ndarray, sample_rate: int) -> torch.Tensor:
+        """Audio -> tokens Long [B, ceil(T_16k / hop)]."""
+        x = self.prepare(wav, sample_rate)
+        pad = -x.shape[-1] % self.hop_length
+        x = F.pad(x, (0, pad))
+        tokens = [self.model.quantizer.encode(z) for z in encode_latents(self.model.encoder, x, self.chunk_frames)]
+        return torch.cat(tokens, dim=-1)
+
+    def decode(self, tokens: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        """Tokens [B, F] (or [F]) -> float [B, 1, F * hop] at 16 kHz, trimmed to `length` if given."""
+        wav = torch.cat(list(self.decode_stream(tokens)), dim=-1)
+        return wav[..., :length] if length is not None else wav
+
+    @torch.inference_mode()
+    def decode_stream(self, tokens: torch.Tensor) -> Iterator[torch.Tensor]:
+        """Yield consecutive waveform pieces [B, 1, n]; their concatenation is `decode(tokens)`."""
+        tokens = self._check_tokens(tokens)
+        z = self.model.quantizer.decode(tokens)  # per-frame lookup: tiny next to the audio
+        yield from decode_latents(self.model.decoder, z, self.chunk_frames)
+
+    def _check_tokens(self, tokens: torch.Tensor | np.ndarray) -> torch.Tensor:
+        tokens = torch.as_tensor(tokens)
+        if tokens.dim() == 1:
+            tokens = tokens[None]
+        if tokens.dim() != 2 or tokens.shape[-1] == 0:
+            raise CodecInputError(f"tokens must be a non-empty [B, frames] tensor, got shape {tuple(tokens.shape)}")
+        if tokens.dtype.is_floating_point or tokens.dtype == torch.bool:
+            raise CodecInputError(f"tokens must be integers, got {tokens.dtype}")
+        if int(tokens.min()) < 0 or int(tokens.max()) >= self.codebook_size:
+            raise CodecInputError(f"tokens must lie in [0, {self.codebook_size}); got {int(tokens.min())}..{int(tokens.max())}")
+        return tokens.to(device=self.device, dtype=torch.long)

@@ -1,0 +1,49 @@
+"""Reading and writing the codec part of a checkpoint (format "dscodec-ckpt-v1", see the contract).
+
+The training loop writes the full checkpoint (optimisers, discriminators, RNG ...); the
+codec API needs only `format`, `codec_config` and `codec`. `save_checkpoint_for_inference`
+writes a minimal valid file (tests, exported models) and accepts extra keys.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dscodec.errors import DSCodecError
+from dscodec.models.codec import CodecModel
+
+CHECKPOINT_FORMAT = "dscodec-ckpt-v1"
+
+
+def save_checkpoint_for_inference(model: CodecModel, path: str | Path, **extra: Any) -> Path:
+    """torch.save {"format", "codec_config", "codec", **extra}; parent folders are created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": CHECKPOINT_FORMAT, "codec_config": model.codec_config(), "codec": model.state_dict()}
+    payload.update(extra)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)  # never leave a half-written checkpoint behind
+    return path
+
+
+def load_codec(path: str | Path, device: str | torch.device = "cpu") -> CodecModel:
+    """CodecModel from a checkpoint file, in eval mode on `device`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DSCodecError(f"checkpoint not found: {path}")
+    try:
+        # full pickle: training checkpoints also hold RNG states; only load files you trust
+        ckpt = torch.load(path, map_location=device, weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means an unusable file
+        raise DSCodecError(f"{path}: not a readable checkpoint ({err.__class__.__name__}: {err})") from err
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise DSCodecError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint")
+    model = CodecModel.from_codec_config(ckpt["codec_config"])
+    try:
+        model.load_state_dict(ckpt["codec"])
+    except (KeyError, RuntimeError) as err:
+        raise DSCodecError(f"{path}: codec weights do not match its codec_config: {err}") from err
+    return model.to(device).eval()

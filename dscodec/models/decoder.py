@@ -1,0 +1,87 @@
+"""DS-Codec decoders (paper §2.1-2.2; dimensions from BigCodec `CodecDec`).
+
+Mirrored decoder (stage 1), the mirror image of the encoder:
+
+    conv k7 (latent 1024 -> 1536)
+    2-layer unidirectional LSTM with a residual connection
+    5 x [Snake -> transposed conv k=2s (C -> C/2) -> 3 residual units], s = 5,5,2,2,2
+    Snake -> conv k7 (-> 1) -> tanh
+
+Non-mirrored decoder (stage 2, and the APCodec+ ablation from scratch): the same decoder
+with a LLaMA-style Transformer block between the quantizer and the first conv
+(`self.transformer`, None when mirrored). The transformer is zero-initialised to the
+identity (dscodec.nn.transformer), so `CodecModel.to_nonmirror` keeps the stage-1
+output. Split into `pre` / `lstm` / `post` for chunked decoding like the encoder.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from dscodec.models.sizes import ModelSize
+from dscodec.nn import ResidualUnit, ResLSTM, SnakeBeta, Transformer, WNConv1d, WNConvTranspose1d
+
+
+class DecoderBlock(nn.Module):
+    """Up-sample by `stride` with a transposed conv, then residual units at the new rate."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int, dilations: tuple[int, ...]) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            SnakeBeta(in_ch),
+            WNConvTranspose1d(
+                in_ch, out_ch, 2 * stride, stride=stride,
+                padding=stride // 2 + stride % 2, output_padding=stride % 2,
+            ),
+            *(ResidualUnit(out_ch, d) for d in dilations),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x)
+
+
+class Decoder(nn.Module):
+    def __init__(self, size: ModelSize, transformer: bool = False) -> None:
+        super().__init__()
+        widths = size.encoder_channels[::-1]  # mirror: 1536, 768, ..., 48
+        self.hop_length = size.hop_length
+        self.transformer = (
+            Transformer(
+                size.latent_dim, size.transformer_layers, size.transformer_heads,
+                size.transformer_ffn_dim, size.transformer_window,
+            )
+            if transformer
+            else None
+        )
+        self.stem = WNConv1d(size.latent_dim, widths[0], 7, padding=3)
+        self.lstm = ResLSTM(widths[0], size.lstm_layers)
+        self.post = nn.Sequential(
+            *(
+                DecoderBlock(widths[i], widths[i + 1], s, size.dilations)
+                for i, s in enumerate(reversed(size.strides))
+            ),
+            SnakeBeta(widths[-1]),
+            WNConv1d(widths[-1], 1, 7, padding=3),
+            nn.Tanh(),
+        )
+        # receptive fields in frames either side (conservative), for chunked decoding
+        pre = 3 + (self.transformer.context_frames if self.transformer is not None else 0)
+        self.pre_context_frames = pre if self.transformer is None or self.transformer.context_frames >= 0 else -1
+        half_rf, scale = 0.0, 1.0
+        for s in reversed(size.strides):
+            half_rf += 2 * scale
+            scale /= s
+            half_rf += sum(ResidualUnit.half_receptive_field(d) for d in size.dilations) * scale
+        half_rf += 3 * scale
+        self.post_context_frames = math.ceil(half_rf) + 1
+
+    def pre(self, z: torch.Tensor) -> torch.Tensor:
+        if self.transformer is not None:
+            z = self.transformer(z)
+        return self.stem(z)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Quantised latent [B, latent_dim, F] -> waveform [B, 1, F * hop]."""
+        return self.post(self.lstm(self.pre(z)))

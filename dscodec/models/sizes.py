@@ -1,0 +1,124 @@
+"""Model size presets: `paper` (BigCodec dimensions), `small` (CPU default run), `tiny` (tests/CI).
+
+Every field is commented with where its value comes from: [paper] stated in DS-Codec,
+[BigCodec] from the public BigCodec recipe the paper builds on, [ours] a choice the paper
+leaves open. All presets keep strides [2, 2, 2, 5, 5] -> hop 200 -> 80 tokens/s at 16 kHz,
+so token rate and bitrate are the paper's at every size; only widths shrink.
+Select a preset with `model.size` and change single fields with `model.overrides`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from dscodec.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    name: str = "paper"
+    sample_rate: int = 16000                       # [paper] 16 kHz speech
+    strides: tuple[int, ...] = (2, 2, 2, 5, 5)     # [BigCodec] hop 200 -> 80 tokens/s [paper]
+    channels: int = 48                             # [BigCodec] encoder stem width, doubled per block
+    max_channels: int | None = None                # [ours] cap on the doubling (None = 48 * 2^5 = 1536)
+    dilations: tuple[int, ...] = (1, 3, 9)         # [BigCodec] residual-unit dilations
+    lstm_layers: int = 2                           # [paper] 2-layer unidirectional LSTM + residual
+    latent_dim: int = 1024                         # [BigCodec] encoder output / quantizer input
+    codebook_size: int = 8192                      # [paper] DS-Codec-VQ: one 8192-entry codebook
+    codebook_dim: int = 8                          # [paper] low-dim projection for the lookup
+    pq_groups: int = 4                             # [paper] DS-Codec-PQ: 4 groups
+    pq_codebook_size: int = 16                     # [paper] each group a VQ of size 16
+    pq_codebook_dim: int = 8                       # [ours] per-group projection dim (as the VQ)
+    commitment_weight: float = 0.25                # [BigCodec]
+    codebook_weight: float = 1.0                   # [BigCodec]
+    dead_code_reset: bool = False                  # [ours] off: L2-normalised lookup keeps usage high
+    transformer_layers: int = 1                    # [paper] "a Transformer block"
+    transformer_heads: int = 16                    # [ours] head dim 64
+    transformer_ffn_dim: int = 2816                # [ours] LLaMA rule: 8/3 * 1024 rounded up to 256
+    transformer_window: int = 40                   # [ours] +-40 frames (0.5 s): 1 s crops see it all
+    mpd_channels: tuple[int, ...] = (32, 128, 512, 1024, 1024)  # [BigCodec] HiFi-GAN MPD widths
+    mpd_periods: tuple[int, ...] = (2, 3, 5, 7, 11)             # [paper]
+    stft_channels: int = 32                        # [BigCodec] EnCodec MS-STFT filters
+    stft_ffts: tuple[int, ...] = (2048, 1024, 512, 256, 128)    # [paper] FFT sizes 128..2048
+
+    @property
+    def hop_length(self) -> int:
+        return math.prod(self.strides)
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    @property
+    def encoder_channels(self) -> list[int]:
+        """Widths after the stem and after each down-sampling block (decoder mirrors them)."""
+        widths = [self.channels * 2**i for i in range(len(self.strides) + 1)]
+        return [min(w, self.max_channels) if self.max_channels else w for w in widths]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelSize":
+        return _replace(cls(), data, source="codec_config")
+
+
+PRESETS: dict[str, ModelSize] = {
+    "paper": ModelSize(name="paper"),
+    # CPU default run: ~1.6 M-parameter generator [ours]. Widths are cut (8 -> 128 capped)
+    # because the high-rate layers dominate CPU time; hop, dilations, LSTM depth, the
+    # 8-dim L2-normalised lookup and the PQ layout stay the paper's. The VQ codebook is 1024
+    # rather than 8192 because a few thousand CPU steps cannot populate 8192 codes; the
+    # quantizer is 8192-capable (set `model.overrides.codebook_size: 8192`).
+    "small": ModelSize(
+        name="small",
+        channels=8,                                # [ours]
+        max_channels=128,                          # [ours]
+        latent_dim=128,                            # [ours]
+        codebook_size=1024,                        # [ours] 10 bits -> 0.8 kbps; paper 8192
+        transformer_heads=4,                       # [ours] head dim 32
+        transformer_ffn_dim=384,                   # [ours] 8/3 * 128 rounded up to 128
+        mpd_channels=(8, 16, 32, 64, 64),          # [ours]
+        stft_channels=8,                           # [ours]
+    ),
+    # Tests and CI: seconds per step on CPU [ours].
+    "tiny": ModelSize(
+        name="tiny",
+        channels=4,
+        max_channels=16,
+        lstm_layers=2,
+        latent_dim=16,
+        codebook_size=64,
+        pq_codebook_size=16,
+        pq_codebook_dim=4,
+        codebook_dim=4,
+        transformer_heads=2,
+        transformer_ffn_dim=32,
+        transformer_window=8,
+        mpd_channels=(4, 8, 8, 8, 8),
+        stft_channels=4,
+    ),
+}
+
+
+def get_size(name: str, overrides: Mapping[str, Any] | None = None) -> ModelSize:
+    """Preset `name` with field overrides; unknown names or fields raise ConfigError."""
+    if name not in PRESETS:
+        raise ConfigError(f"`model.size`: unknown size {name!r}; choose one of {sorted(PRESETS)}")
+    return _replace(PRESETS[name], overrides or {}, source="model.overrides")
+
+
+def _replace(base: ModelSize, data: Mapping[str, Any], source: str) -> ModelSize:
+    fields = {f.name: f for f in dataclasses.fields(ModelSize)}
+    clean: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise ConfigError(f"`{source}.{key}`: unknown model-size field; known: {sorted(fields)}")
+        default = getattr(base, key)
+        clean[key] = tuple(value) if isinstance(default, tuple) and value is not None else value
+    size = dataclasses.replace(base, **clean)
+    if size.hop_length <= 0 or size.latent_dim % size.pq_groups:
+        raise ConfigError(f"{source}: latent_dim {size.latent_dim} must divide into {size.pq_groups} PQ groups")
+    return size

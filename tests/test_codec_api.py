@@ -1,0 +1,162 @@
+"""DSCodec API and the encode/decode commands, on a randomly initialised tiny model."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from dscodec import bitstream
+from dscodec.cli import main
+from dscodec.codec_api import CodecInputError, DSCodec
+from dscodec.errors import BitstreamError, DSCodecError
+from dscodec.models import CodecModel, get_size
+from dscodec.models.checkpoint import load_codec, save_checkpoint_for_inference
+from dscodec.models.streaming import decode_latents, encode_latents
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    model = CodecModel(get_size("tiny"), "vq", "transformer")
+    return save_checkpoint_for_inference(model, tmp_path_factory.mktemp("ckpt") / "ckpt.pt", step=0)
+
+
+@pytest.fixture(scope="module")
+def codec(ckpt):
+    return DSCodec.from_checkpoint(ckpt)
+
+
+def test_attributes(codec):
+    assert (codec.sample_rate, codec.hop_length, codec.frame_rate, codec.codebook_size) == (16000, 200, 80.0, 64)
+
+
+def test_checkpoint_round_trip_is_exact(ckpt):
+    model = load_codec(ckpt)
+    raw = torch.load(ckpt, weights_only=False)
+    assert raw["format"] == "dscodec-ckpt-v1" and raw["step"] == 0
+    for key, value in raw["codec"].items():
+        assert torch.equal(model.state_dict()[key], value)
+
+
+def test_bad_checkpoint_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(DSCodecError):
+        DSCodec.from_checkpoint(bad)
+    torch.save({"format": "other"}, bad)
+    with pytest.raises(DSCodecError, match="dscodec-ckpt-v1"):
+        DSCodec.from_checkpoint(bad)
+
+
+@pytest.mark.parametrize("length", [1, 199, 201, 3333])
+def test_round_trip_odd_lengths(codec, length):
+    wav = torch.randn(length) * 0.1
+    tokens = codec.encode(wav, 16000)
+    assert tokens.shape == (1, -(-length // 200)) and tokens.dtype == torch.long
+    out = codec.decode(tokens, length=length)
+    assert out.shape == (1, 1, length) and torch.isfinite(out).all()
+    assert codec.decode(tokens).shape == (1, 1, tokens.shape[1] * 200)
+
+
+def test_other_rates_channels_and_batches(codec):
+    stereo_44k = torch.randn(2, 2, 44100) * 0.1  # [B, C, T] at 44.1 kHz, 1 s
+    tokens = codec.encode(stereo_44k, 44100)
+    assert tokens.shape == (2, 80)
+    assert codec.num_samples(44100, 44100) == 16000
+    # channels are averaged, batches are independent
+    mono = codec.encode(stereo_44k[1].mean(0), 44100)
+    assert torch.equal(tokens[1:], mono)
+    assert codec.encode(np.zeros(8000, dtype=np.float32), 8000).shape == (1, 80)
+    assert codec.decode(tokens).shape == (2, 1, 16000)
+
+
+def test_bad_inputs_raise_codec_errors(codec):
+    for bad in (torch.zeros(0), torch.zeros(1, 1, 1, 10), torch.full((100,), float("nan"))):
+        with pytest.raises(CodecInputError):
+            codec.encode(bad, 16000)
+    with pytest.raises(CodecInputError):
+        codec.encode(torch.zeros(100), 0)
+    with pytest.raises(CodecInputError):
+        codec.decode(torch.tensor([[0, 64]]))
+    with pytest.raises(CodecInputError):
+        codec.decode(torch.tensor([[0.5]]))
+
+
+def _wide_model(seed: int = 0) -> CodecModel:
+    """Tiny model with larger random weights (so signals are not ~0), in float64."""
+    torch.manual_seed(seed)
+    model = CodecModel(get_size("tiny"), "vq", "transformer").double().eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                p.normal_(0, 0.5 / p[0].numel() ** 0.5)
+    return model
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 40])
+def test_chunked_equals_one_pass(chunk):
+    model = _wide_model()
+    wav = torch.randn(2, 1, 200 * 90, dtype=torch.float64) * 0.1
+    with torch.no_grad():
+        z = model.encoder(wav)
+        y = model.decoder(model.quantizer.decode(model.quantizer.encode(z)))
+        z_chunked = torch.cat(list(encode_latents(model.encoder, wav, chunk)), -1)
+        q = model.quantizer.decode(model.quantizer.encode(z))
+        y_chunked = torch.cat(list(decode_latents(model.decoder, q, chunk)), -1)
+    assert y.abs().max() > 1e-4  # a signal, not numerical noise
+    assert torch.allclose(z_chunked, z, rtol=0, atol=1e-10 * z.abs().max())
+    assert torch.allclose(y_chunked, y, rtol=0, atol=1e-8 * y.abs().max())
+
+
+def test_too_little_context_would_show_seams():
+    """The equality above is not vacuous: cutting the context produces seams."""
+    model = _wide_model()
+    wav = torch.randn(1, 1, 200 * 60, dtype=torch.float64) * 0.1
+    with torch.no_grad():
+        z = model.encoder(wav)
+        y = model.decoder(z)
+        model.decoder.post_context_frames = 1
+        y_chunked = torch.cat(list(decode_latents(model.decoder, z, 10)), -1)
+    assert not torch.allclose(y_chunked, y, rtol=0, atol=1e-6 * y.abs().max())
+
+
+def test_api_chunking_matches_single_chunk(ckpt):
+    wav = torch.randn(200 * 50 + 37) * 0.1
+    one = DSCodec.from_checkpoint(ckpt, chunk_seconds=100.0)
+    many = DSCodec.from_checkpoint(ckpt, chunk_seconds=0.1)
+    tokens = one.encode(wav, 16000)
+    assert (many.encode(wav, 16000) == tokens).float().mean() > 0.98
+    assert torch.allclose(many.decode(tokens), one.decode(tokens), atol=1e-5)
+    pieces = list(many.decode_stream(tokens))
+    assert len(pieces) > 5 and max(p.shape[-1] for p in pieces) <= 200 * (8 + 30)
+
+
+def test_cli_encode_decode(tmp_path, ckpt, capsys):
+    wav = (np.random.default_rng(0).standard_normal((22050 * 1 + 123, 2)) * 0.1).astype(np.float32)
+    src = tmp_path / "in.wav"
+    sf.write(src, wav, 22050)
+    dsc, out = tmp_path / "x.dsc", tmp_path / "out.wav"
+    assert main(["encode", str(src), str(dsc), "--checkpoint", str(ckpt)]) == 0
+    stream = bitstream.read(dsc)
+    expected_len = -(-(22050 + 123) * 16000 // 22050)
+    assert stream.num_samples == expected_len and stream.tokens.numel() == -(-expected_len // 200)
+    assert main(["decode", str(dsc), str(out), "--checkpoint", str(ckpt), "--chunk-seconds", "0.2"]) == 0
+    data, sr = sf.read(out)
+    assert sr == 16000 and data.shape == (expected_len,)
+    # a foreign file is a one-line error with exit code 2
+    (tmp_path / "bad.dsc").write_bytes(b"hello world" * 10)
+    assert main(["decode", str(tmp_path / "bad.dsc"), str(out), "--checkpoint", str(ckpt)]) == 2
+    assert "not a DS-Codec bitstream" in capsys.readouterr().err
+
+
+def test_decode_rejects_bitstream_from_another_codec(tmp_path, ckpt):
+    path = tmp_path / "other.dsc"
+    bitstream.write(path, bitstream.Bitstream(torch.zeros(5, dtype=torch.long), 16000, 200, 8192, 1000))
+    with pytest.raises(BitstreamError, match="different codec"):
+        from argparse import Namespace
+
+        from dscodec.commands import decode
+
+        decode.run(Namespace(input=str(path), output=str(tmp_path / "o.wav"), checkpoint=str(ckpt),
+                             device="cpu", chunk_seconds=10.0))

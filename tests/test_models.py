@@ -1,0 +1,161 @@
+"""Codec model: sizes, token rate, gradients, the mirror -> non-mirror switch, discriminators, losses."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dscodec.errors import ConfigError
+from dscodec.losses import (
+    MelReconstructionLoss,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_adversarial_loss,
+)
+from dscodec.models import PRESETS, CodecModel, get_size
+from dscodec.models.discriminators import Discriminators
+
+STATS = {"vq_loss", "commit_loss", "codebook_loss", "quant_mse", "perplexity", "usage"}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return get_size("tiny")
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_size_has_hop_200_and_80_tokens_per_second(name):
+    size = get_size(name)
+    assert size.hop_length == 200 and size.frame_rate == 80.0
+    assert size.strides == (2, 2, 2, 5, 5)
+
+
+@pytest.mark.parametrize("name", ["tiny", "small"])
+@pytest.mark.parametrize("quantizer", ["vq", "pq"])
+def test_shapes_and_stats(name, quantizer):
+    torch.manual_seed(0)
+    model = CodecModel(get_size(name), quantizer, "mirror")
+    wav = torch.randn(2, 1, 200 * 12) * 0.1
+    out = model(wav)
+    assert out.recon.shape == wav.shape
+    assert out.codes.shape == (2, 12) and out.codes.dtype == torch.long
+    assert 0 <= int(out.codes.min()) and int(out.codes.max()) < model.codebook_size
+    assert STATS <= set(out.stats) and all(v.dim() == 0 for v in out.stats.values())
+    assert out.vq_loss.dim() == 0
+    assert torch.equal(model.encode(wav), out.codes)
+    assert model.decode(out.codes).shape == wav.shape
+
+
+def test_paper_size_matches_bigcodec_dimensions():
+    size = get_size("paper")
+    assert size.encoder_channels == [48, 96, 192, 384, 768, 1536]
+    model = CodecModel(size, "vq", "mirror")
+    assert model.codebook_size == 8192 and model.quantizer.codebook_dim == 8
+    assert CodecModel(size, "pq", "mirror").codebook_size == 16**4
+    counts = model.num_parameters()
+    assert 150e6 < counts["total"] < 170e6  # BigCodec reports ~159 M parameters
+    with torch.no_grad():
+        codes = model.encode(torch.zeros(1, 1, 400))
+    assert codes.shape == (1, 2)
+
+
+def test_gradient_flows_through_straight_through_into_encoder(tiny):
+    torch.manual_seed(0)
+    model = CodecModel(tiny, "pq", "mirror")
+    out = model(torch.randn(2, 1, 200 * 8) * 0.1)
+    out.recon.pow(2).mean().backward()  # reconstruction only: must cross the quantizer
+    stem = model.encoder.pre[0].parametrizations.weight.original1
+    assert stem.grad is not None and stem.grad.abs().sum() > 0
+
+
+def test_to_nonmirror_copies_weights_bit_identically_and_keeps_output(tiny):
+    torch.manual_seed(0)
+    mirror = CodecModel(tiny, "vq", "mirror")
+    with torch.no_grad():  # make the stage-1 weights non-default
+        for p in mirror.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    nonmirror = mirror.to_nonmirror()
+    assert nonmirror.decoder.transformer is not None and mirror.decoder.transformer is None
+    old, new = mirror.state_dict(), nonmirror.state_dict()
+    for key, value in old.items():
+        assert torch.equal(new[key], value), key
+    assert {k for k in new if k not in old} == {k for k in new if k.startswith("decoder.transformer.")}
+    wav = torch.randn(1, 1, 200 * 10) * 0.1
+    mirror.eval(), nonmirror.eval()
+    with torch.no_grad():
+        assert torch.allclose(nonmirror(wav).recon, mirror(wav).recon, atol=1e-7)
+    assert nonmirror.num_parameters()["transformer"] > 0
+    with pytest.raises(ConfigError):
+        nonmirror.to_nonmirror()
+
+
+def test_transformer_decoder_from_scratch_apcodec_plus(tiny):
+    torch.manual_seed(0)
+    model = CodecModel(tiny, "pq", "transformer")
+    out = model(torch.randn(2, 1, 200 * 12) * 0.1)
+    (out.recon.pow(2).mean() + out.vq_loss).backward()
+    assert model.decoder.transformer.blocks[0].attn.out.weight.grad.abs().sum() > 0
+
+
+def test_codec_config_round_trip(tiny):
+    model = CodecModel(get_size("tiny", {"codebook_size": 32}), "pq", "transformer")
+    import json
+
+    config = json.loads(json.dumps(model.codec_config()))
+    clone = CodecModel.from_codec_config(config)
+    clone.load_state_dict(model.state_dict())
+    assert clone.size == model.size and clone.quantizer_kind == "pq" and clone.decoder_kind == "transformer"
+
+
+def test_size_overrides_validated():
+    assert get_size("small", {"codebook_size": 8192}).codebook_size == 8192
+    with pytest.raises(ConfigError, match="bogus"):
+        get_size("small", {"bogus": 1})
+    with pytest.raises(ConfigError, match="huge"):
+        get_size("huge")
+
+
+def test_discriminator_outputs_and_reset(tiny):
+    torch.manual_seed(0)
+    disc = Discriminators(tiny)
+    wav = torch.randn(2, 1, 4000) * 0.1
+    outs = disc(wav)
+    assert len(outs) == 5 + 5  # MPD periods 2,3,5,7,11 + MS-STFT 2048..128
+    for (logits, fmaps), period in zip(outs[:5], (2, 3, 5, 7, 11)):
+        assert logits.shape[0] == 2 and logits.shape[-1] == period and len(fmaps) == 6
+    for (logits, fmaps), n_fft in zip(outs[5:], (2048, 1024, 512, 256, 128)):
+        frames = (4000 - n_fft) // (n_fft // 4) + 1
+        assert logits.shape[:3] == (2, 1, frames) and len(fmaps) == 6
+    before = [p.clone() for p in disc.parameters()]
+    disc.reset_parameters()
+    assert any(not torch.equal(a, b) for a, b in zip(before, disc.parameters()))
+
+
+def test_losses_behave(tiny):
+    torch.manual_seed(0)
+    disc = Discriminators(tiny)
+    real = torch.randn(2, 1, 4000) * 0.1
+    fake = (real + 0.05 * torch.randn_like(real)).requires_grad_()
+    mel = MelReconstructionLoss(16000)
+    assert mel(real, real).item() == 0.0 and mel(fake, real).item() > 0
+    real_outs, fake_outs = disc(real), disc(fake)
+    g = generator_adversarial_loss(fake_outs) + feature_matching_loss(real_outs, fake_outs)
+    g.backward()
+    assert fake.grad.abs().sum() > 0
+    d = discriminator_loss(disc(real), disc(fake.detach()))
+    assert d.dim() == 0 and d.item() > 0
+    assert feature_matching_loss(real_outs, real_outs).item() == 0.0
+
+
+def test_model_info_prints_parameter_counts(capsys):
+    from dscodec.cli import main
+
+    assert main(["model-info", "--size", "tiny", "--json"]) == 0
+    import json
+
+    info = json.loads(capsys.readouterr().out)[0]
+    vq = info["quantizers"]["vq"]
+    expected = CodecModel(get_size("tiny"), "vq", "transformer").num_parameters()
+    assert vq["total_nonmirror"] == expected["total"] and vq["transformer"] == expected["transformer"]
+    assert info["tokens_per_s"] == 80 and vq["bits_per_token"] == 6
+    assert main(["model-info", "--size", "tiny"]) == 0
+    assert "tiny" in capsys.readouterr().out

@@ -1,0 +1,78 @@
+"""Building blocks: Snake, weight-normed convs, residual units, LSTM state carry, transformer."""
+from __future__ import annotations
+
+import torch
+from torch.nn.utils import parametrize
+
+from dscodec.nn import ResidualUnit, ResLSTM, SnakeBeta, Transformer, WNConv1d, WNConvTranspose1d
+from dscodec.nn.transformer import SelfAttention, apply_rotary, band_mask, rotary_cos_sin
+
+
+def test_snake_is_identity_plus_periodic_term():
+    snake = SnakeBeta(3)
+    x = torch.linspace(-3, 3, 30).view(1, 3, 10)
+    expected = x + torch.sin(x) ** 2  # alpha = beta = 1 at init
+    assert torch.allclose(snake(x), expected, atol=1e-6)
+    assert torch.allclose(snake(torch.full((1, 3, 4), torch.pi)), torch.full((1, 3, 4), torch.pi), atol=1e-6)
+
+
+def test_weight_norm_convs_are_parametrised_and_keep_length():
+    conv = WNConv1d(2, 4, 7, padding=3)
+    assert parametrize.is_parametrized(conv, "weight")
+    assert conv(torch.randn(1, 2, 50)).shape == (1, 4, 50)
+    for stride in (2, 5):
+        up = WNConvTranspose1d(4, 2, 2 * stride, stride=stride, padding=stride // 2 + stride % 2,
+                               output_padding=stride % 2)
+        assert up(torch.randn(1, 4, 7)).shape == (1, 2, 7 * stride)
+
+
+def test_residual_unit_keeps_shape_and_is_residual():
+    unit = ResidualUnit(4, dilation=9)
+    x = torch.randn(2, 4, 100)
+    assert unit(x).shape == x.shape
+    with torch.no_grad():
+        unit.block[-1].parametrizations.weight.original0.zero_()  # g = 0 -> branch output = bias = 0
+    assert torch.allclose(unit(x), x)
+
+
+def test_res_lstm_state_carry_equals_one_pass():
+    lstm = ResLSTM(6, num_layers=2)
+    x = torch.randn(2, 6, 40)
+    full = lstm(x)
+    first, state = lstm.step(x[..., :17])
+    second, _ = lstm.step(x[..., 17:], state)
+    assert torch.allclose(torch.cat([first, second], -1), full, atol=1e-6)
+    # the state matters: restarting from zero differs
+    assert not torch.allclose(lstm(x[..., 17:]), full[..., 17:], atol=1e-4)
+
+
+def test_transformer_starts_as_identity_and_learns():
+    tr = Transformer(dim=8, layers=2, heads=2, ffn_dim=16, window=4)
+    x = torch.randn(2, 8, 20)
+    assert torch.equal(tr(x), x)
+    tr(x).pow(2).sum().backward()
+    out_grads = [b.attn.out.weight.grad.abs().sum() + b.ffn.down.weight.grad.abs().sum() for b in tr.blocks]
+    assert all(g > 0 for g in out_grads)  # zero-initialised projections still receive gradient
+
+
+def test_rope_attention_depends_on_relative_position_only():
+    torch.manual_seed(0)
+    q, k = torch.randn(1, 1, 12, 8), torch.randn(1, 1, 12, 8)
+    cos, sin = rotary_cos_sin(20, 8, 10000.0, "cpu", torch.float32)
+    scores = apply_rotary(q, cos[:12], sin[:12]) @ apply_rotary(k, cos[:12], sin[:12]).transpose(-1, -2)
+    shifted = apply_rotary(q, cos[5:17], sin[5:17]) @ apply_rotary(k, cos[5:17], sin[5:17]).transpose(-1, -2)
+    assert torch.allclose(scores, shifted, atol=1e-4)
+
+
+def test_attention_window_limits_context():
+    mask = band_mask(10, 2, "cpu")
+    assert mask[5].nonzero().flatten().tolist() == [3, 4, 5, 6, 7]
+    assert band_mask(3, 2, "cpu") is None  # window covers the whole sequence
+    attn = SelfAttention(8, 2, window=2)
+    torch.nn.init.normal_(attn.out.weight)
+    x = torch.randn(1, 10, 8)
+    y = attn(x)
+    x2 = x.clone()
+    x2[:, 9] += 10.0  # frame 9 is outside the window of frame 5
+    assert torch.allclose(attn(x2)[:, 5], y[:, 5], atol=1e-5)
+    assert not torch.allclose(attn(x2)[:, 8], y[:, 8], atol=1e-3)

@@ -1,0 +1,105 @@
+"""Quantizers: factorised VQ (DS-Codec-VQ), product quantisation (DS-Codec-PQ, Algorithm 1), RVQ."""
+from __future__ import annotations
+
+import itertools
+
+import torch
+import torch.nn.functional as F
+
+from dscodec.quantize import (
+    FactorizedVectorQuantizer,
+    ProductQuantizer,
+    ResidualVectorQuantizer,
+    combine_indices,
+    split_indices,
+)
+
+FIG2_KEYS = {"vq_loss", "commit_loss", "codebook_loss", "quant_mse", "perplexity", "usage", "dead_codes"}
+
+
+def test_vq_lookup_is_nearest_code_by_cosine():
+    torch.manual_seed(0)
+    vq = FactorizedVectorQuantizer(dim=16, codebook_size=32, codebook_dim=4)
+    z = torch.randn(2, 16, 9)
+    codes = vq.encode(z)
+    z_e = F.normalize(vq.in_proj(z).transpose(1, 2), dim=-1)
+    book = F.normalize(vq.codebook.weight, dim=-1)
+    brute = torch.cdist(z_e.reshape(-1, 4), book).argmin(-1).view(2, 9)
+    assert torch.equal(codes, brute)
+    assert torch.allclose(vq.decode(codes), vq(z).z_q, atol=1e-6)
+
+
+def test_vq_losses_stats_and_straight_through_gradient():
+    torch.manual_seed(0)
+    vq = FactorizedVectorQuantizer(dim=16, codebook_size=32, codebook_dim=4)
+    z = torch.randn(2, 16, 9, requires_grad=True)
+    out = vq(z)
+    assert out.codes.shape == (2, 9) and out.codes.dtype == torch.long
+    assert FIG2_KEYS <= set(out.stats)
+    assert torch.allclose(out.loss, 0.25 * out.stats["commit_loss"] + 1.0 * out.stats["codebook_loss"])
+    assert torch.isclose(out.stats["quant_mse"], F.mse_loss(out.z_q, z))
+    assert 1.0 <= out.stats["perplexity"] <= 18 and 0 < out.stats["usage"] <= 18 / 32
+    out.z_q.sum().backward()  # reconstruction-only gradient reaches the input via straight-through
+    assert z.grad is not None and z.grad.abs().sum() > 0
+    vq.zero_grad()
+    out = vq(z)
+    out.loss.backward()
+    assert vq.codebook.weight.grad.abs().sum() > 0  # codebook loss trains the codebook
+
+
+def test_dead_code_statistic_and_reset():
+    torch.manual_seed(0)
+    vq = FactorizedVectorQuantizer(dim=8, codebook_size=16, codebook_dim=2, dead_code_reset=True)
+    vq.usage.zero_()
+    vq.usage[0] = 1.0
+    vq.train()
+    out = vq(torch.randn(1, 8, 20))
+    assert out.stats["dead_codes"] < 1.0  # reset codes got their usage back
+    assert vq.usage.min() > 0
+
+
+def test_pq_combine_split_is_exact_over_the_whole_index_range():
+    sizes = [16, 16, 16, 16]
+    tokens = torch.arange(16**4)
+    groups = split_indices(tokens, sizes)
+    assert all(int(g.min()) == 0 and int(g.max()) == 15 for g in groups)
+    assert torch.equal(combine_indices(groups, sizes), tokens)
+    # Algorithm 1 by hand: code = code * S + code_i, first group most significant
+    assert int(combine_indices([torch.tensor(1), torch.tensor(2), torch.tensor(3), torch.tensor(4)], sizes)) == (
+        ((1 * 16 + 2) * 16 + 3) * 16 + 4
+    )
+    # every group combination maps to a distinct token (a bijection)
+    mixed = [3, 5, 2]
+    combos = torch.tensor(list(itertools.product(*(range(s) for s in mixed)))).T
+    combined = combine_indices(list(combos), mixed)
+    assert torch.equal(combined, torch.arange(30))
+    assert torch.equal(torch.stack(split_indices(combined, mixed)), combos)
+
+
+def test_pq_forward_encode_decode_consistent():
+    torch.manual_seed(0)
+    pq = ProductQuantizer(dim=16, groups=4, group_codebook_size=16, codebook_dim=2)
+    assert pq.codebook_size == 65536
+    z = torch.randn(2, 16, 11, requires_grad=True)
+    out = pq(z)
+    assert torch.equal(out.codes, pq.encode(z))
+    assert torch.allclose(pq.decode(out.codes), out.z_q, atol=1e-6)
+    group_losses = [q(p).loss for q, p in zip(pq.quantizers, z.chunk(4, dim=1))]
+    assert torch.allclose(out.loss, torch.stack(group_losses).sum())  # paper: VQ loss summed over groups
+    assert FIG2_KEYS <= set(out.stats)
+    out.z_q.sum().backward()
+    assert z.grad.abs().sum() > 0
+
+
+def test_rvq_stages_code_the_residual():
+    torch.manual_seed(0)
+    rvq = ResidualVectorQuantizer(dim=8, num_quantizers=4, codebook_size=64, codebook_dim=8)
+    z = torch.randn(2, 8, 50)
+    out = rvq(z)
+    assert out.codes.shape == (2, 4, 50)
+    assert torch.equal(rvq.encode(z), out.codes)
+    assert torch.allclose(rvq.decode(out.codes), out.z_q, atol=1e-5)
+    # stage n codes what stages 1..n-1 left over
+    residual = z - rvq.quantizers[0].decode(out.codes[:, 0])
+    assert torch.equal(out.codes[:, 1], rvq.quantizers[1].encode(residual))
+    assert rvq.encode(z, n_quantizers=2).shape == (2, 2, 50)
