@@ -10,7 +10,7 @@ ENV_DIR ?= $(if $(DSCODEC_ENV),$(DSCODEC_ENV),$(HOME)/.cache/dscodec/env-$(ENV_K
 BIN := $(ENV_DIR)/bin
 STAMP := $(ENV_DIR)/.installed
 CORES ?= all
-SNAKEMAKE_ARGS ?=
+SNAKEMAKE_ARGS ?= --show-failed-logs
 # Debian packages that improve the sample corpus (more voices) and add offline baselines.
 SYSTEM_PACKAGES := flite espeak-ng opus-tools codec2
 

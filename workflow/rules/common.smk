@@ -1,3 +1,5 @@
+import sys
+
 # Helpers shared by the rule files: paths derived from the config, nothing else.
 
 
@@ -9,4 +11,6 @@ def cfg_hash(*keys):
     return config_hash(section)
 
 
-DSCODEC = "dscodec"  # the CLI entry point installed with the package
+# The CLI installed beside the Python that runs Snakemake, so rules work without activating the env.
+_cli_beside_python = Path(sys.executable).with_name("dscodec")
+DSCODEC = str(_cli_beside_python) if _cli_beside_python.exists() else "dscodec"

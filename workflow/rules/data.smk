@@ -1,0 +1,110 @@
+# Data preparation: the built-in sample corpus, downloads, and manifests (logic: dscodec/data/).
+#   R/corpus/sample/{LibriSpeech,LJSpeech-1.1}/...       synthetic corpus (only when a source is `sample`)
+#   R/data/<corpus>/download.json                         archives fetched and verified (only when `download`)
+#   R/data/librispeech/{train,dev,test}.tsv, R/data/ljspeech/{all,eval}.tsv, R/data/<corpus>/report.json
+
+SAMPLE_CORPUS = f"{R}/corpus/sample"
+DATA_SOURCES = {corpus: config["data"][corpus]["source"] for corpus in ("librispeech", "ljspeech")}
+MANIFESTS = {
+    "librispeech": [f"{R}/data/librispeech/{split}.tsv" for split in ("train", "dev", "test")],
+    "ljspeech": [f"{R}/data/ljspeech/{split}.tsv" for split in ("all", "eval")],
+}
+
+
+def corpus_input(corpus):
+    """What a prepare job waits for: the synthetic corpus, the verified download, or nothing (local root)."""
+    source = DATA_SOURCES[corpus]
+    if source == "sample":
+        return [f"{SAMPLE_CORPUS}/synthesis.json"]
+    if source == "download":
+        return [f"{R}/data/{corpus}/download.json"]
+    return []
+
+
+if "sample" in DATA_SOURCES.values():
+
+    rule synth_sample_corpus:
+        """Synthesise the built-in multi-speaker corpus in the LibriSpeech and LJSpeech layouts."""
+        output:
+            f"{SAMPLE_CORPUS}/synthesis.json",
+        params:
+            h=cfg_hash("data", "sample_corpus"),
+        log:
+            f"{R}/logs/data/synth_sample_corpus.log",
+        threads: 1
+        resources:
+            mem_mb=1000,
+        shell:
+            "{DSCODEC} synth-corpus --config {RESOLVED_CONFIG} --out {SAMPLE_CORPUS} > {log} 2>&1"
+
+
+for _corpus in ("librispeech", "ljspeech"):
+    if DATA_SOURCES[_corpus] == "download":
+
+        rule:
+            name:
+                f"download_{_corpus}"
+            output:
+                f"{R}/data/{_corpus}/download.json",
+            params:
+                corpus=_corpus,
+                h=cfg_hash("data", _corpus),
+            log:
+                f"{R}/logs/data/download_{_corpus}.log",
+            threads: 1
+            resources:
+                mem_mb=1000,
+                downloads=1,
+            retries: 2
+            shell:
+                "{DSCODEC} prepare --config {RESOLVED_CONFIG} --corpus {params.corpus} --download-only "
+                "--out {R}/data/{params.corpus} > {log} 2>&1"
+
+
+rule prepare_librispeech:
+    """Check every LibriSpeech file; manifests for train (union of train_subsets), dev and test."""
+    input:
+        corpus_input("librispeech"),
+    output:
+        MANIFESTS["librispeech"],
+        report=f"{R}/data/librispeech/report.json",
+    params:
+        h=cfg_hash("data", "librispeech"),
+        bad=cfg_hash("data", "max_bad_fraction"),
+    log:
+        f"{R}/logs/data/prepare_librispeech.log",
+    threads: 8  # file checks decode every file; Snakemake lowers this to --cores
+    resources:
+        mem_mb=2000,
+    shell:
+        "{DSCODEC} prepare --config {RESOLVED_CONFIG} --corpus librispeech --out {R}/data/librispeech "
+        "--workers {threads} > {log} 2>&1"
+
+
+rule prepare_ljspeech:
+    """Check every LJSpeech file; manifest of all utterances and the seeded evaluation subset."""
+    input:
+        corpus_input("ljspeech"),
+    output:
+        MANIFESTS["ljspeech"],
+        report=f"{R}/data/ljspeech/report.json",
+    params:
+        h=cfg_hash("data", "ljspeech"),
+        bad=cfg_hash("data", "max_bad_fraction"),
+    log:
+        f"{R}/logs/data/prepare_ljspeech.log",
+    threads: 4
+    resources:
+        mem_mb=2000,
+    shell:
+        "{DSCODEC} prepare --config {RESOLVED_CONFIG} --corpus ljspeech --out {R}/data/ljspeech "
+        "--workers {threads} > {log} 2>&1"
+
+
+rule prepare_data:
+    """All manifests (and data reports) of the configured corpora."""
+    input:
+        MANIFESTS["librispeech"],
+        MANIFESTS["ljspeech"],
+        f"{R}/data/librispeech/report.json",
+        f"{R}/data/ljspeech/report.json",
