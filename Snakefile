@@ -25,6 +25,7 @@ RESOLVED_CONFIG = str(write_if_changed(config, Path(R) / "config.yaml"))
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
 
 
 rule reproduce_tables:

@@ -31,6 +31,8 @@ if "sample" in DATA_SOURCES.values():
             h=cfg_hash("data", "sample_corpus"),
         log:
             f"{R}/logs/data/synth_sample_corpus.log",
+        benchmark:
+            f"{R}/benchmarks/data/synth_sample_corpus.tsv"
         threads: 1
         resources:
             mem_mb=1000,
@@ -73,6 +75,8 @@ rule prepare_librispeech:
         bad=cfg_hash("data", "max_bad_fraction"),
     log:
         f"{R}/logs/data/prepare_librispeech.log",
+    benchmark:
+        f"{R}/benchmarks/data/prepare_librispeech.tsv"
     threads: 8  # file checks decode every file; Snakemake lowers this to --cores
     resources:
         mem_mb=2000,
@@ -93,6 +97,8 @@ rule prepare_ljspeech:
         bad=cfg_hash("data", "max_bad_fraction"),
     log:
         f"{R}/logs/data/prepare_ljspeech.log",
+    benchmark:
+        f"{R}/benchmarks/data/prepare_ljspeech.tsv"
     threads: 4
     resources:
         mem_mb=2000,

@@ -1,0 +1,105 @@
+"""`dscodec train`: train one (system, stage) of DS-Codec into R/models/<system>/stage<N>/.
+
+Writes `last.pt` every `checkpoint_every` steps (a killed job rerun with the same
+arguments resumes from it), `ckpt.pt` at the end (format "dscodec-ckpt-v1") and a small
+`train_summary.json`. Logs to MLflow: one run per (system, stage), resumed with the job.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "train one stage of a DS-Codec system (stage 1: mirror / joint; stage 2: decoder training)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="resolved config (R/config.yaml)")
+    parser.add_argument("--system", required=True, help="a system named in the config's `systems`")
+    parser.add_argument("--stage", required=True, type=int, choices=(1, 2))
+    parser.add_argument("--out", required=True, help="output folder, R/models/<system>/stage<N>")
+    parser.add_argument("--stage1-ckpt", default=None,
+                        help="stage-1 checkpoint for stage 2 (default: R/models/<system or stage1_from>/stage1/ckpt.pt)")
+    parser.add_argument("--train-manifest", default=None, help="default: R/data/librispeech/train.tsv")
+    parser.add_argument("--dev-manifest", default=None, help="default: R/data/librispeech/dev.tsv")
+    parser.add_argument("--no-resume", action="store_true", help="ignore an existing last.pt and start afresh")
+    parser.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from dscodec.config import load_resolved, results_path
+    from dscodec.train import distributed as dist_utils
+    from dscodec.train.checkpoint import load_checkpoint
+    from dscodec.train.loop import LAST, Trainer, resume_fingerprint
+    from dscodec.train.stages import build_stage, stage1_source, system_config
+
+    config = load_resolved(args.config)
+    system_config(config, args.system)  # unknown system -> ConfigError
+    out = Path(args.out)
+    stage1_ckpt = None
+    if args.stage == 2:
+        stage1_ckpt = Path(args.stage1_ckpt or results_path(config, "models", stage1_source(config, args.system),
+                                                             "stage1", "ckpt.pt"))
+    train_manifest = args.train_manifest or results_path(config, "data", "librispeech", "train.tsv")
+    dev_manifest = args.dev_manifest or results_path(config, "data", "librispeech", "dev.tsv")
+    if not Path(dev_manifest).is_file():
+        dev_manifest = None
+
+    torch.set_num_threads(int(config["train"].get("threads", 1)))
+    info = dist_utils.setup(config.get("device", "auto"))
+    try:
+        setup = build_stage(config, args.system, args.stage, stage1_ckpt)
+        fingerprint = resume_fingerprint(config, args.system, args.stage, stage1_ckpt)
+
+        resume = None
+        last = out / LAST
+        if last.exists() and not args.no_resume:
+            ckpt = load_checkpoint(last)
+            if ckpt.get("extra", {}).get("fingerprint") == fingerprint:
+                resume = ckpt
+            elif info.is_main:
+                print(f"dscodec train: {last} was written under other settings; starting afresh", flush=True)
+
+        trainer = Trainer(config, args.system, args.stage, setup, out, train_manifest=train_manifest,
+                          dev_manifest=dev_manifest, info=info, fingerprint=fingerprint)
+        if resume is not None:
+            trainer.load_state(resume)
+            if info.is_main:
+                print(f"dscodec train: resuming {args.system} stage {args.stage} from step {trainer.step}", flush=True)
+
+        if args.no_mlflow or not info.is_main:
+            trainer.run()
+            return 0
+        return _run_tracked(config, args, trainer, resume, out)
+    finally:
+        dist_utils.cleanup()
+
+
+def _run_tracked(config, args, trainer, resume, out: Path) -> int:  # type: ignore[no-untyped-def]
+    """Train inside the (system, stage) MLflow run; a resumed job continues its run."""
+    import contextlib
+
+    from dscodec import tracking
+
+    run_id = (resume or {}).get("extra", {}).get("mlflow_run_id")
+    name = f"{args.system}-stage{args.stage}"
+    tags = {"system": args.system, "stage": str(args.stage), "job": "train",
+            "label": config["systems"][args.system].get("label", args.system)}
+    with contextlib.ExitStack() as stack:
+        try:
+            run = stack.enter_context(tracking.start_run(config, name, tags, run_id=run_id, params=config))
+        except Exception:  # noqa: BLE001 - the old run may be gone (store deleted): open a new one
+            if run_id is None:
+                raise
+            run = stack.enter_context(tracking.start_run(config, name, tags, params=config))
+            resume = None
+        trainer.extra["mlflow_run_id"] = run.info.run_id
+        trainer.sink = tracking
+        if resume is None:
+            tracking.log_params({"codec_parameters": trainer.codec.num_parameters(),
+                                 "stage1_checkpoint": str(trainer.setup.init_from)})
+        summary = trainer.run()
+        tracking.set_tags({"checkpoint": summary["checkpoint"]})
+        tracking.log_artifact(out / "train_summary.json")
+    return 0

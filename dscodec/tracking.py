@@ -1,0 +1,237 @@
+"""MLflow helpers shared by training, evaluation and the report.
+
+One MLflow experiment per config (`experiment`), one run per job (a (system, stage) for
+training, a (system, testset) for evaluation). The default store is a local SQLite file,
+`<results_dir>/mlflow/mlflow.db`, with artifacts beside it in `<results_dir>/mlflow/artifacts`
+(`dscodec.config.tracking_uri`; `MLFLOW_TRACKING_URI` overrides it).
+
+Why the locking: Snakemake runs several jobs at once and SQLite allows one writer. Two
+processes that open a fresh store at the same moment race on creating its tables and the
+experiment, and concurrent writers get "database is locked". For SQLite stores every
+MLflow call therefore runs under an exclusive advisory lock on `<db>.lock` (fcntl; SQLite
+on a network file system is unsafe anyway) and is retried with back-off when SQLite still
+reports a lock (e.g. a reader such as `mlflow ui`). Other stores (a tracking server) are
+called directly, with the same retries.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import random
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, TypeVar
+from urllib.parse import urlparse
+
+from dscodec.config import REPO_ROOT, tracking_uri
+
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 40
+MAX_PARAM_VALUE = 6000  # MLflow's limit on a parameter value
+PARAMS_PER_BATCH = 100  # MLflow's limit on params per log_batch
+_LOCK_MARKERS = ("database is locked", "database table is locked", "database schema is locked")
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """Path of the SQLite database of a `sqlite:///...` URI, else None."""
+    if not uri.startswith("sqlite:"):
+        return None
+    path = urlparse(uri).path
+    # sqlite:////abs/path -> path '//abs/path'; sqlite:///rel -> '/rel' (relative to cwd)
+    if uri.startswith("sqlite:////"):
+        return Path(path[1:])
+    return Path(path.lstrip("/"))
+
+
+def _is_lock_error(err: BaseException) -> bool:
+    text = str(err).lower()
+    return any(marker in text for marker in _LOCK_MARKERS)
+
+
+class _Store:
+    """The store behind the current tracking URI: where its lock lives, and how to call it."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        db = sqlite_path(uri)
+        self.db = db
+        self.lock_path = db.with_name(db.name + ".lock") if db is not None else None
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        if self.lock_path is None:
+            yield
+            return
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """fn(*args, **kwargs) under the store lock, retried while the database is locked."""
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                with self.lock():
+                    return fn(*args, **kwargs)
+            except Exception as err:  # noqa: BLE001 - only lock errors are retried, others re-raised
+                if not _is_lock_error(err) or attempt == MAX_ATTEMPTS - 1:
+                    raise
+                time.sleep(min(0.05 * 2**attempt, 2.0) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+
+_current: _Store | None = None
+
+
+def _store() -> _Store:
+    import mlflow
+
+    global _current
+    uri = mlflow.get_tracking_uri()
+    if _current is None or _current.uri != uri:
+        _current = _Store(uri)
+    return _current
+
+
+def _artifact_location(uri: str) -> str | None:
+    """Artifacts of a SQLite store live beside the database (not in ./mlruns of the cwd)."""
+    db = sqlite_path(uri)
+    return (db.resolve().parent / "artifacts").as_uri() if db is not None else None
+
+
+def ensure_experiment(name: str) -> str:
+    """Experiment id of `name`, creating it (once, even under concurrent jobs)."""
+    from mlflow.tracking import MlflowClient
+
+    store = _store()
+
+    def get_or_create() -> str:
+        client = MlflowClient()
+        found = client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        return client.create_experiment(name, artifact_location=_artifact_location(store.uri))
+
+    return store.call(get_or_create)
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config -> {"train.stage1.lr": "0.0001", ...}; lists and nulls as JSON."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, name + "."))
+        else:
+            text = value if isinstance(value, str) else json.dumps(value, default=str)
+            flat[name] = text[:MAX_PARAM_VALUE]
+    return flat
+
+
+def git_commit() -> str:
+    """HEAD of the checkout the package runs from (+ "-dirty" with local changes)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unavailable: not a git checkout"
+    return head + ("-dirty" if dirty else "")
+
+
+def standard_tags(config: Mapping[str, Any]) -> dict[str, str]:
+    """Tags every run carries: corpus sources, model size, git commit."""
+    data = config["data"]
+    corpus = ",".join(f"{name}:{data[name]['source']}" for name in ("librispeech", "ljspeech"))
+    return {"corpus": corpus, "model_size": str(config["model"]["size"]), "git_commit": git_commit()}
+
+
+@contextlib.contextmanager
+def start_run(
+    config: Mapping[str, Any],
+    run_name: str,
+    tags: Mapping[str, Any] | None = None,
+    *,
+    run_id: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> Iterator[Any]:
+    """Context manager: set the tracking URI and experiment, start (or resume `run_id`) a run.
+
+    Yields the mlflow ActiveRun. Tags are `standard_tags(config)` plus `tags`. When
+    `params` is given (a possibly nested mapping) it is flattened and logged. The run ends
+    FINISHED, or FAILED when the block raises (also on KeyboardInterrupt); a resumed run
+    keeps its params (MLflow refuses to change a logged value, so identical ones are skipped).
+    """
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(config))
+    store = _store()
+    experiment_id = ensure_experiment(str(config["experiment"]))
+    all_tags = {**standard_tags(config), **{k: str(v) for k, v in (tags or {}).items()}}
+    if run_id is not None:
+        run = store.call(mlflow.start_run, run_id=run_id)
+        set_tags(all_tags)
+    else:
+        run = store.call(mlflow.start_run, experiment_id=experiment_id, run_name=run_name, tags=all_tags)
+        if params:
+            log_params(params)
+    status = "FAILED"
+    try:
+        yield run
+        status = "FINISHED"
+    finally:
+        store.call(mlflow.end_run, status=status)
+
+
+def _active_run_id() -> str:
+    import mlflow
+
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("no active MLflow run: use dscodec.tracking.start_run")
+    return run.info.run_id
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log a (nested) mapping as flattened params, in batches MLflow accepts."""
+    from mlflow.entities import Param
+    from mlflow.tracking import MlflowClient
+
+    flat = flatten(params)
+    run_id = _active_run_id()
+    items = [Param(k, v) for k, v in sorted(flat.items())]
+    for i in range(0, len(items), PARAMS_PER_BATCH):
+        _store().call(MlflowClient().log_batch, run_id, params=items[i : i + PARAMS_PER_BATCH])
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    import mlflow
+
+    clean = {k: float(v) for k, v in metrics.items()}
+    if clean:
+        _store().call(mlflow.log_metrics, clean, step=step)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    import mlflow
+
+    _store().call(mlflow.set_tags, {k: str(v) for k, v in tags.items()})
+
+
+def log_artifact(path: str | Path, artifact_path: str | None = None) -> None:
+    import mlflow
+
+    _store().call(mlflow.log_artifact, str(path), artifact_path)
+
+
+def log_artifacts(folder: str | Path, artifact_path: str | None = None) -> None:
+    import mlflow
+
+    _store().call(mlflow.log_artifacts, str(folder), artifact_path)

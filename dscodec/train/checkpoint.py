@@ -1,0 +1,131 @@
+"""Atomic, resumable training checkpoints in the contract format "dscodec-ckpt-v1".
+
+A checkpoint holds everything needed to continue a killed job so that it ends exactly
+where an uninterrupted run would have: codec and discriminator weights, optimiser and
+scheduler states, the step, and the RNG states of torch (CPU and CUDA), numpy and Python.
+The codec API (dscodec.models.checkpoint.load_codec) reads only format/codec_config/codec.
+
+Files are written to a temporary file in the same folder, flushed to disk, then moved
+over the target with os.replace, which is atomic on POSIX: a crash mid-write leaves the
+previous checkpoint intact, never a half-written one.
+"""
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from dscodec.errors import TrainingError
+from dscodec.models.checkpoint import CHECKPOINT_FORMAT
+
+
+def capture_rng() -> dict[str, Any]:
+    """RNG states of every generator training draws from."""
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"].cpu() if hasattr(state["torch"], "cpu") else state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        states = state["cuda"]
+        if len(states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states)
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """torch.save to a temporary sibling, fsync, then os.replace onto `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """state_dict of the plain module (unwrapped from DDP / torch.compile)."""
+    inner = getattr(module, "module", module)
+    inner = getattr(inner, "_orig_mod", inner)
+    return inner.state_dict()
+
+
+def build_checkpoint(
+    *,
+    codec: nn.Module,
+    discriminators: nn.Module,
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    schedulers: Mapping[str, Any],
+    step: int,
+    system: str,
+    stage: int,
+    config: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    inner = getattr(codec, "module", codec)
+    inner = getattr(inner, "_orig_mod", inner)
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "codec_config": inner.codec_config(),
+        "codec": _state(codec),
+        "discriminators": _state(discriminators),
+        "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+        "schedulers": {name: sch.state_dict() for name, sch in schedulers.items()},
+        "step": int(step),
+        "rng": capture_rng(),
+        "system": system,
+        "stage": int(stage),
+        "config": dict(config),
+        "extra": dict(extra or {}),
+    }
+
+
+def save_checkpoint(path: str | Path, **kwargs: Any) -> Path:
+    """Build (see build_checkpoint) and atomically write a training checkpoint."""
+    return atomic_torch_save(build_checkpoint(**kwargs), path)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a training checkpoint; raise TrainingError naming the file if it is unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"checkpoint not found: {path}")
+    try:
+        # full pickle: RNG states are numpy/python objects; only load checkpoints you trust
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means an unusable file
+        raise TrainingError(f"{path}: not a readable checkpoint ({err.__class__.__name__}: {err})") from err
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise TrainingError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint")
+    missing = [k for k in ("codec_config", "codec", "step") if k not in ckpt]
+    if missing:
+        raise TrainingError(f"{path}: checkpoint lacks {missing}")
+    return ckpt

@@ -1,0 +1,170 @@
+"""MLflow tracking: params/tags/metrics/artifacts reach the store, the SQLite store survives
+concurrent jobs, and `dscodec train` logs a full run (resumed with the job)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dscodec import tracking
+from dscodec.config import REPO_ROOT
+from test_train_fixtures import tiny_config, write_corpus
+
+PY = sys.executable
+
+
+def _client(cfg: dict):  # type: ignore[no-untyped-def]
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=cfg["mlflow"]["tracking_uri"])
+
+
+def _runs(cfg: dict) -> list:
+    client = _client(cfg)
+    exp = client.get_experiment_by_name(cfg["experiment"])
+    assert exp is not None
+    return client.search_runs([exp.experiment_id])
+
+
+@pytest.fixture(autouse=True)
+def _no_env_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+def test_flatten_and_sqlite_paths() -> None:
+    flat = tracking.flatten({"a": {"b": 1, "c": [1, 2], "d": None, "e": {}}, "f": "x"})
+    assert flat == {"a.b": "1", "a.c": "[1, 2]", "a.d": "null", "a.e": "{}", "f": "x"}
+    assert tracking.sqlite_path("sqlite:////abs/m.db") == Path("/abs/m.db")
+    assert tracking.sqlite_path("sqlite:///rel/m.db") == Path("rel/m.db")
+    assert tracking.sqlite_path("http://host:5000") is None
+
+
+def test_start_run_logs_params_tags_metrics_and_artifacts(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path)
+    note = tmp_path / "note.txt"
+    note.write_text("hello")
+    with tracking.start_run(cfg, "unit", {"system": "s", "stage": 1}, params=cfg) as run:
+        tracking.log_metrics({"loss_mel": 2.0}, step=1)
+        tracking.log_metrics({"loss_mel": 1.5}, step=2)
+        tracking.log_artifact(note, "notes")
+    got = _client(cfg).get_run(run.info.run_id)
+    assert got.info.status == "FINISHED"
+    assert got.data.params["train.stage1.lr"] == str(cfg["train"]["stage1"]["lr"])
+    assert len(got.data.params) == len(tracking.flatten(cfg)) > 100  # more than one MLflow batch
+    assert got.data.tags["system"] == "s" and got.data.tags["model_size"] == "tiny"
+    assert got.data.tags["git_commit"] and "corpus" in got.data.tags
+    history = _client(cfg).get_metric_history(run.info.run_id, "loss_mel")
+    assert [(m.step, m.value) for m in history] == [(1, 2.0), (2, 1.5)]
+    # artifacts beside the database, not in ./mlruns
+    assert (tmp_path / "artifacts").is_dir() and list((tmp_path / "artifacts").rglob("note.txt"))
+
+
+def test_failed_block_marks_the_run_failed(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path)
+    with pytest.raises(RuntimeError):
+        with tracking.start_run(cfg, "boom", {}) as run:
+            raise RuntimeError("boom")
+    assert _client(cfg).get_run(run.info.run_id).info.status == "FAILED"
+
+
+def test_lock_errors_are_retried_and_others_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tracking.time, "sleep", lambda s: None)
+    store = tracking._Store(f"sqlite:///{tmp_path / 'x.db'}")
+    calls = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError("(sqlite3.OperationalError) database is locked")
+        return "ok"
+
+    assert store.call(flaky) == "ok" and len(calls) == 3
+    with pytest.raises(ValueError):
+        store.call(lambda: (_ for _ in ()).throw(ValueError("other")))
+
+
+def _write_config(tmp_path: Path, overrides: dict | None = None) -> tuple[dict, Path]:
+    cfg = tiny_config(tmp_path, overrides)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return cfg, path
+
+
+def _train_cmd(config: Path, system: str, out: Path, manifest: Path) -> list[str]:
+    return [PY, "-m", "dscodec.cli", "train", "--config", str(config), "--system", system, "--stage", "1",
+            "--out", str(out), "--train-manifest", str(manifest), "--dev-manifest", str(manifest)]
+
+
+def test_two_training_jobs_logging_at_once_both_succeed(tmp_path: Path) -> None:
+    manifest = write_corpus(tmp_path / "c", n=2)
+    cfg, config = _write_config(tmp_path, {"train": {"stage1": {"steps": 3, "val_every": 3}}})
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    procs = [
+        subprocess.Popen(_train_cmd(config, system, tmp_path / system, manifest), cwd=REPO_ROOT, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for system in ("ds_codec_vq", "ds_codec_pq")
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    runs = _runs(cfg)
+    assert sorted(r.data.tags["system"] for r in runs) == ["ds_codec_pq", "ds_codec_vq"]
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert {"loss_mel", "loss_g", "loss_d", "loss_adv", "loss_fm", "vq_loss", "quant_mse", "perplexity",
+                "usage", "lr", "grad_norm_g", "grad_norm_d", "steps_per_s", "audio_s_per_s",
+                "val_mel_loss"} <= set(run.data.metrics)
+        assert run.data.tags["stage"] == "1" and run.data.tags["checkpoint"].endswith("ckpt.pt")
+        assert run.data.params["train.stage1.steps"] == "3"
+        arts = {a.path for a in _client(cfg).list_artifacts(run.info.run_id)}
+        assert {"train_summary.json", "reconstructions"} <= arts
+        recon = _client(cfg).list_artifacts(run.info.run_id, "reconstructions/step_0000003")
+        assert recon and all(a.path.endswith(".flac") for a in recon)
+
+
+def test_killed_cli_job_resumes_its_checkpoint_and_its_mlflow_run(tmp_path: Path) -> None:
+    """Kill a `dscodec train` process after its first checkpoint, rerun it: it resumes from
+    last.pt, continues the same MLflow run, and ends with the weights of an uninterrupted run."""
+    import signal
+    import time
+
+    import torch
+
+    from dscodec.train.checkpoint import load_checkpoint
+
+    manifest = write_corpus(tmp_path / "c", n=2)
+    stage1 = {"steps": 6, "checkpoint_every": 2, "val_every": 100, "val_utterances": 0}
+    cfg, config = _write_config(tmp_path, {"train": {"stage1": stage1}})
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    straight = subprocess.run(_train_cmd(config, "ds_codec_vq", tmp_path / "straight", manifest) + ["--no-mlflow"],
+                              cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert straight.returncode == 0, straight.stderr
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_train_cmd(config, "ds_codec_vq", out, manifest), cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (out / "last.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    if (out / "ckpt.pt").exists():
+        pytest.skip("the job finished before it could be killed")
+    first = load_checkpoint(out / "last.pt")
+    assert first["step"] in (2, 4)
+
+    again = subprocess.run(_train_cmd(config, "ds_codec_vq", out, manifest), cwd=REPO_ROOT, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"resuming ds_codec_vq stage 1 from step {first['step']}" in again.stdout + again.stderr
+    a, b = load_checkpoint(tmp_path / "straight" / "ckpt.pt"), load_checkpoint(out / "ckpt.pt")
+    assert all(torch.equal(a["codec"][k], b["codec"][k]) for k in a["codec"])
+    runs = _runs(cfg)
+    assert len(runs) == 1 and runs[0].info.run_id == first["extra"]["mlflow_run_id"]
+    assert runs[0].info.status == "FINISHED"
+    steps = [m.step for m in _client(cfg).get_metric_history(runs[0].info.run_id, "loss_mel")]
+    assert max(steps) == 6

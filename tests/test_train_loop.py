@@ -1,0 +1,129 @@
+"""The GAN training loop on the tiny model: learning, NaN/Inf guard, exact resume."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from dscodec.errors import TrainingError
+from dscodec.train.checkpoint import load_checkpoint
+from dscodec.train.loop import FINAL, LAST, SUMMARY, StepBatchSampler, Trainer
+from dscodec.train.stages import build_stage
+from test_train_fixtures import tiny_config, write_corpus
+
+SYSTEM = "ds_codec_vq"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def make_trainer(tmp_path: Path, manifest: Path, out: str, stage1: dict | None = None) -> Trainer:
+    cfg = tiny_config(tmp_path, {"train": {"stage1": stage1 or {}}})
+    return Trainer(cfg, SYSTEM, 1, build_stage(cfg, SYSTEM, 1), tmp_path / out, train_manifest=manifest,
+                   dev_manifest=manifest, console=lambda line: None)
+
+
+def test_a_few_steps_lower_the_loss(tmp_path: Path) -> None:
+    manifest = write_corpus(tmp_path / "c", n=2)
+    trainer = make_trainer(tmp_path, manifest, "run", {"steps": 12, "lr": 2e-3, "lr_min": 1e-3, "warmup_steps": 1,
+                                                       "val_every": 100})
+    before = trainer.validate()
+    summary = trainer.run()
+    after = summary["val_mel_loss"]
+    assert before is not None and after is not None
+    assert after < 0.9 * before, (before, after)
+    assert (tmp_path / "run" / FINAL).is_file() and (tmp_path / "run" / SUMMARY).is_file()
+    assert not (tmp_path / "run" / LAST).exists()  # superseded by ckpt.pt
+    ckpt = load_checkpoint(tmp_path / "run" / FINAL)
+    assert ckpt["step"] == 12 and ckpt["stage"] == 1 and ckpt["system"] == SYSTEM
+    assert set(ckpt["optimizers"]) == {"generator", "discriminator"} and {"torch", "numpy", "python"} <= set(ckpt["rng"])
+
+
+class NaNAfter(torch.nn.Module):
+    """Wraps the mel loss and returns NaN from call `start` on (for `count` calls, or forever)."""
+
+    def __init__(self, inner: torch.nn.Module, start: int, count: int | None = None) -> None:
+        super().__init__()
+        self.inner, self.start, self.count, self.calls = inner, start, count, 0
+
+    def forward(self, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        loss = self.inner(recon, target)
+        if self.calls > self.start and (self.count is None or self.calls <= self.start + self.count):
+            return loss * float("nan")
+        return loss
+
+
+def test_nonfinite_losses_are_skipped_and_counted(tmp_path: Path) -> None:
+    manifest = write_corpus(tmp_path / "c", n=2)
+    trainer = make_trainer(tmp_path, manifest, "run", {"steps": 5, "val_every": 100, "val_utterances": 0})
+    trainer.mel_loss = NaNAfter(trainer.mel_loss, start=1, count=2)  # steps 2 and 3 are NaN
+    summary = trainer.run()
+    assert summary["nonfinite_skipped"] == 2
+    ckpt = load_checkpoint(tmp_path / "run" / FINAL)
+    assert all(torch.isfinite(v).all() for v in ckpt["codec"].values() if v.is_floating_point())
+
+
+def test_too_many_nonfinite_in_a_row_stop_with_last_good_checkpoint(tmp_path: Path) -> None:
+    manifest = write_corpus(tmp_path / "c", n=2)
+    trainer = make_trainer(tmp_path, manifest, "run", {"steps": 12, "checkpoint_every": 2, "val_every": 100,
+                                                       "val_utterances": 0, "max_nonfinite_in_a_row": 3})
+    trainer.mel_loss = NaNAfter(trainer.mel_loss, start=3)  # NaN from step 4 on, forever
+    with pytest.raises(TrainingError, match="3 non-finite losses in a row"):
+        trainer.run()
+    assert not (tmp_path / "run" / FINAL).exists()
+    last = load_checkpoint(tmp_path / "run" / LAST)
+    assert last["step"] == 2  # step 4 and 6 fell inside the NaN streak: not written
+    assert all(torch.isfinite(v).all() for v in last["codec"].values() if v.is_floating_point())
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path: Path) -> None:
+    manifest = write_corpus(tmp_path / "c", n=3)
+    stage1 = {"steps": 5, "checkpoint_every": 2, "val_every": 100, "val_utterances": 0, "batch_size": 2}
+    make_trainer(tmp_path, manifest, "straight", stage1).run()
+
+    def kill_at_3(step: int) -> None:
+        if step == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        make_trainer(tmp_path, manifest, "killed", stage1).run(on_step=kill_at_3)
+    last = load_checkpoint(tmp_path / "killed" / LAST)
+    assert last["step"] == 2
+    torch.manual_seed(12345)  # a restarted process starts with other RNG state; the checkpoint restores it
+    resumed = make_trainer(tmp_path, manifest, "killed", stage1)
+    resumed.load_state(last)
+    summary = resumed.run()
+    assert summary["resumed_from_step"] == 2 and summary["steps"] == 5
+
+    a = load_checkpoint(tmp_path / "straight" / FINAL)
+    b = load_checkpoint(tmp_path / "killed" / FINAL)
+    for part in ("codec", "discriminators"):
+        assert a[part].keys() == b[part].keys()
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), f"{part}.{key} differs after resume"
+    exp_avg_a = a["optimizers"]["generator"]["state"][0]["exp_avg"]
+    assert torch.equal(exp_avg_a, b["optimizers"]["generator"]["state"][0]["exp_avg"])
+    assert a["schedulers"] == b["schedulers"]
+    # the run must have moved: the uninterrupted weights differ from the step-2 checkpoint
+    assert any(not torch.equal(a["codec"][k], last["codec"][k]) for k in a["codec"])
+
+
+def test_batches_are_a_function_of_seed_and_step() -> None:
+    whole = list(StepBatchSampler(7, 4, seed=3, start_step=0, total_steps=6))
+    tail = list(StepBatchSampler(7, 4, seed=3, start_step=2, total_steps=6))
+    assert whole[2:] == tail
+    # every item once per epoch
+    flat = [i for batch in whole for _, i in batch]
+    assert sorted(flat[:7]) == list(range(7)) and sorted(flat[7:14]) == list(range(7))
+    # two ranks split the global batch
+    r0 = list(StepBatchSampler(7, 4, 3, 0, 6, rank=0, world_size=2))
+    r1 = list(StepBatchSampler(7, 4, 3, 0, 6, rank=1, world_size=2))
+    assert [a + b for a, b in zip(r0, r1)] == whole
