@@ -1,0 +1,53 @@
+"""The one interface every system under test implements: 16 kHz waveform in, 16 kHz waveform out.
+
+DS-Codec checkpoints, official neural-codec checkpoints (EnCodec, DAC, WavTokenizer, BigCodec)
+and classical codecs (Opus, Codec2) all look the same to the evaluation runner. A reconstructor
+whose weights or tools are absent raises :class:`BaselineUnavailable` from ``load()``; the
+reports then list it as *not run* with that reason.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from dscodec.errors import DSCodecError
+
+SAMPLE_RATE = 16000
+
+
+class BaselineUnavailable(DSCodecError):
+    """Weights, package or system tool missing; the message is the reason shown in reports."""
+
+
+@dataclass(frozen=True)
+class CodecInfo:
+    """The Table 1 columns that describe a codec rather than its quality."""
+
+    label: str                          # shown in tables, e.g. "EnCodec (1.5 kbps)"
+    bitrate_kbps: float | None          # nominal bitrate; DS-Codec systems measure theirs from .dsc files
+    tokens_per_second: float | None     # None for classical codecs
+    n_codebooks: int | None             # "Nq" in Table 1; None for classical codecs
+    native_sample_rate: int             # the codec's own rate; reconstructions are resampled to 16 kHz
+
+
+class Reconstructor(ABC):
+    """Encode and decode one utterance; implementations resample to/from their native rate."""
+
+    name: str = ""
+
+    @property
+    @abstractmethod
+    def info(self) -> CodecInfo:
+        """Static description for Table 1."""
+
+    def load(self) -> None:
+        """Load weights / find tools; raise BaselineUnavailable(reason) when impossible here."""
+
+    @abstractmethod
+    def reconstruct(self, wav: np.ndarray) -> np.ndarray:
+        """``wav``: mono float32 [T] at 16 kHz in [-1, 1] -> mono float32 [T'] at 16 kHz.
+
+        T' may differ from T (padding, codec delay); the runner aligns before scoring.
+        """
