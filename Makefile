@@ -12,7 +12,7 @@ STAMP := $(ENV_DIR)/.installed
 CORES ?= all
 SNAKEMAKE_ARGS ?= --show-failed-logs
 # Debian packages that improve the sample corpus (more voices) and add offline baselines.
-SYSTEM_PACKAGES := flite espeak-ng opus-tools codec2
+SYSTEM_PACKAGES := flite espeak-ng opus-tools codec2 chromium
 
 export PATH := $(BIN):$(PATH)
 

@@ -26,10 +26,14 @@ RESOLVED_CONFIG = str(write_if_changed(config, Path(R) / "config.yaml"))
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule reproduce_tables:
-    """Everything the paper reports. Later stages of the pipeline add their outputs here."""
+    """Everything the paper reports: data -> training -> evaluation -> tables, figures, listening page."""
     default_target: True
     input:
         rules.prepare_data.input,
+        rules.train_all.input,
+        rules.report_index.output,

@@ -133,6 +133,12 @@ def results_path(config: Mapping[str, Any], *parts: str) -> Path:
     return Path(config["results_dir"], *parts)
 
 
+def reports_path(config: Mapping[str, Any], *parts: str) -> Path:
+    """Where reports go: `reports_dir`, or <results_dir>/reports when it is null (CI, paper runs)."""
+    root = config.get("reports_dir") or Path(config["results_dir"], "reports")
+    return Path(root, *parts)
+
+
 def tracking_uri(config: Mapping[str, Any]) -> str:
     """MLflow tracking URI: $MLFLOW_TRACKING_URI, else the config's, else a local SQLite store."""
     import os

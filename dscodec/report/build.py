@@ -1,0 +1,290 @@
+"""Build one report target (a table, a figure, the listening page) from evaluations and MLflow.
+
+Every builder returns the files it wrote; `dscodec report` logs them as artifacts of a
+report run in MLflow. Inputs are the evaluation folders (summary.json + scores.parquet,
+see dscodec/evaluate/runner.py) and the training runs' metric histories in MLflow.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from dscodec.config import config_hash, reports_path, results_path
+from dscodec.report import figures, plan
+from dscodec.report.collect import EvalResult, load_result, metric_models
+from dscodec.report.paper_values import paper_value
+from dscodec.report.tables import Cell, Column, Row, Table
+
+# Columns as in the paper (bandwidth, Nq, tokens/s, UTMOS, PESQ, STOI, V/UV F1) plus PESQ-NB,
+# speaker similarity and DNSMOS (OVRL). Key = score column in scores.parquet.
+METRIC_COLUMNS = [
+    Column("utmos", "UTMOS"), Column("pesq_wb", "PESQ-WB"), Column("pesq_nb", "PESQ-NB"),
+    Column("stoi", "STOI"), Column("vuv_f1", "V/UV F1"), Column("speaker_sim", "Spk-Sim"),
+    Column("dnsmos_ovrl", "DNSMOS"),
+]
+KBPS = Column("kbps", "kbps", digits=2)
+LEARNED = {"utmos": "UTMOS", "vuv_f1": "V/UV F1", "speaker_sim": "Spk-Sim", "dnsmos_ovrl": "DNSMOS"}
+
+
+def _fmt(value: Any, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    return f"{float(value):.{digits}f}" if digits else f"{float(value):g}"
+
+
+def _label(cfg: Mapping[str, Any], result: EvalResult, with_stage: bool) -> str:
+    entity = result.entity
+    if entity.kind == "system":
+        label = str(cfg["systems"].get(entity.name, {}).get("label", entity.name))
+        return f"{label} (stage {entity.stage})" if with_stage or entity.stage == 1 else label
+    if entity.kind == "ground_truth":
+        return "Ground truth"
+    return result.label if result.summary.get("label") else entity.name
+
+
+def _corpus_line(cfg: Mapping[str, Any], testset: str) -> str:
+    data = cfg["data"]
+    corpus = "librispeech" if testset.startswith("librispeech") else "ljspeech"
+    source = data[corpus]["source"]
+    if source == "sample":
+        sc = data["sample_corpus"]
+        where = (f"the built-in synthetic sample corpus ({sc['minutes']} min in all, TTS engines "
+                 f"{', '.join(sc['engines'])}, seed {sc['seed']}), {corpus} layout")
+    else:
+        where = f"real {corpus} data ({source}: {data[corpus].get('root')})"
+    cap = cfg["evaluation"].get("max_utterances")
+    return f"Test set `{testset}` from {where}" + (f"; first {cap} utterances" if cap else "")
+
+
+def _training_line(cfg: Mapping[str, Any]) -> str:
+    t = cfg["train"]
+    s1, s2 = t["stage1"], t["stage2"]
+    return (f"DS-Codec systems: model size `{cfg['model']['size']}`; stage 1 {s1['steps']} steps x batch "
+            f"{s1['batch_size']}, stage 2 {s2['steps']} steps x batch {s2['batch_size']} "
+            f"({t['segment_seconds']} s crops). Paper: full-size model, LibriSpeech 960 h, "
+            f"hundreds of thousands of steps on 2x V100.")
+
+
+def build_table(cfg: Mapping[str, Any], spec: plan.TableSpec, out_dir: Path) -> list[Path]:
+    eval_root = results_path(cfg, "eval")
+    results = [load_result(eval_root, e, spec.testset) for e in spec.entities]
+    with_stage = spec.name == "table3"
+    rows: list[Row] = []
+    notes: list[str] = []
+    for result in results:
+        info = result.info
+        dirname = result.entity.dirname
+        kbps = info.get("bitrate_kbps")
+        row = Row(label=_label(cfg, result, with_stage),
+                  info={"Nq": _fmt(info.get("n_codebooks")), "tok/s": _fmt(info.get("tokens_per_second"))})
+        row.cells["kbps"] = Cell(mean=float(kbps) if kbps is not None else None,
+                                 paper=paper_value(spec.paper_table, dirname, "kbps"))
+        for col in METRIC_COLUMNS:
+            cell = result.cell(col.key)
+            cell.paper = paper_value(spec.paper_table, dirname, col.key)
+            row.cells[col.key] = cell
+        rows.append(row)
+        if not result.ran:
+            notes.append(f"{row.label}: {result.metric_note('pesq_wb')}")
+    unavailable: dict[str, set[str]] = {}
+    for result in results:
+        if result.ran:
+            for col in METRIC_COLUMNS:
+                note = result.metric_note(col.key)
+                if note:
+                    unavailable.setdefault(col.header, set()).add(note)
+    models = metric_models(results, {k: v for k, v in LEARNED.items()})
+    n_utts = sorted({int(r.summary.get("n_utterances", 0)) for r in results if r.ran})
+    footer = [
+        _corpus_line(cfg, spec.testset) + (f"; {', '.join(map(str, n_utts))} utterances scored" if n_utts else ""),
+        _training_line(cfg),
+        "Cells: mean ± 95% CI (t-interval over utterances); kbps of DS-Codec systems measured from .dsc "
+        "bitstreams, of baselines nominal. '(paper)' columns: the value published in the paper, for comparison.",
+        *(f"{header} computed by: {model}" for header, model in models.items()),
+        *(f"{header}: {'; '.join(sorted(reasons))}" for header, reasons in unavailable.items()),
+        *notes,
+    ]
+    table = Table(spec.name, spec.title, ["Nq", "tok/s"], [KBPS, *METRIC_COLUMNS], rows, footer)
+    folder = "ablations" if spec.name.startswith("vq_vs_pq") else "tables"
+    return table.write(out_dir / folder)
+
+
+# ------------------------------------------------------------------------------- figures
+def _history(cfg: Mapping[str, Any], run: plan.RunRef, key: str) -> pd.DataFrame:
+    from dscodec.report.mlflow_history import find_run, metric_history
+
+    run_id = find_run(cfg, run.system, run.stage)
+    return metric_history(cfg, run_id, key) if run_id else pd.DataFrame(columns=["step", "value"])
+
+
+def _run_label(cfg: Mapping[str, Any], run: plan.RunRef) -> str:
+    spec = cfg["systems"][run.system]
+    arch = {"mirror": "mirrored", "nonmirror": "joint non-mirrored"}[spec["stage1"]] if run.stage == 1 else (
+        "+Transformer" if spec.get("stage2") != "plain" else "no Transformer")
+    return f"{spec.get('label', run.system)} ({arch})"
+
+
+def build_figure2(cfg: Mapping[str, Any], out_dir: Path) -> list[Path]:
+    """Paper Figure 2: VQ loss and quantizer input/output MSE during stage 1, mirrored vs joint non-mirrored."""
+    runs = plan.figure2_runs(cfg)
+    panels, records = [], []
+    for key, ylabel in (("vq_loss", "VQ loss"), ("quant_mse", "MSE(quantizer in, out)")):
+        series = {}
+        for run in runs:
+            frame = _history(cfg, run, key)
+            series[_run_label(cfg, run)] = frame
+            records += [{"system": run.system, "stage": run.stage, "metric": key, "step": int(s), "value": float(v)}
+                        for s, v in zip(frame["step"], frame["value"])]
+        panels.append((ylabel, series))
+    paths = figures.line_panels(panels, "Stage-1 training: VQ loss and quantizer in/out MSE (cf. paper Fig. 2)",
+                                out_dir / "figures" / "figure2", smooth_window=cfg.get("report", {}).get("smooth_window", 1),
+                                log_y=(0, 1))
+    csv = out_dir / "figures" / "figure2.csv"
+    pd.DataFrame.from_records(records, columns=["system", "stage", "metric", "step", "value"]).to_csv(csv, index=False)
+    return [*paths, csv]
+
+
+def build_training_curves(cfg: Mapping[str, Any], out_dir: Path) -> list[Path]:
+    paths: list[Path] = []
+    window = cfg.get("report", {}).get("smooth_window", 1)
+    for stage in (1, 2):
+        runs = [r for r in plan.all_runs(cfg) if r.stage == stage]
+        panels = [(ylabel, {_run_label(cfg, r): _history(cfg, r, key) for r in runs})
+                  for key, ylabel in (("loss_mel", "mel L1 (train)"), ("val_mel_loss", "mel loss (dev)"),
+                                      ("loss_g", "generator loss"), ("loss_d", "discriminator loss"))]
+        paths += figures.line_panels(panels, f"Training curves, stage {stage}",
+                                     out_dir / "figures" / f"training_curves_stage{stage}", smooth_window=window)
+    return paths
+
+
+def build_codebook_usage(cfg: Mapping[str, Any], out_dir: Path) -> list[Path]:
+    runs = plan.codebook_runs(cfg)
+    panels = [(ylabel, {_run_label(cfg, r): _history(cfg, r, key) for r in runs})
+              for key, ylabel in (("perplexity", "codebook perplexity"), ("usage", "fraction of codes used"))]
+    return figures.line_panels(panels, "Codebook usage during stage 1: VQ vs PQ",
+                               out_dir / "figures" / "codebook_usage_vq_vs_pq",
+                               smooth_window=cfg.get("report", {}).get("smooth_window", 1))
+
+
+def _family(cfg: Mapping[str, Any], result: EvalResult) -> str:
+    entity = result.entity
+    if entity.kind == "system":
+        spec = cfg["systems"][entity.name]
+        main = spec["stage1"] == "mirror" and spec.get("stage2") != "plain" and entity.stage == 2
+        return "DS-Codec" if main else "ablation"
+    kind = cfg["evaluation"]["baselines"].get(entity.name, {}).get("kind")
+    return "classical" if kind in ("opus", "codec2") else "neural baseline"
+
+
+def build_bitrate_quality(cfg: Mapping[str, Any], out_dir: Path) -> list[Path]:
+    spec = plan.target_tables(cfg, "bitrate_quality")[0]
+    eval_root = results_path(cfg, "eval")
+    records = []
+    for entity in spec.entities:
+        if entity.kind == "ground_truth":
+            continue
+        result = load_result(eval_root, entity, spec.testset)
+        if not result.ran:
+            continue
+        record: dict[str, Any] = {"label": _label(cfg, result, False), "kbps": result.info.get("bitrate_kbps"),
+                                  "family": _family(cfg, result)}
+        for key in ("pesq_wb", "stoi", "utmos", "dnsmos_ovrl"):
+            record[key] = result.cell(key).mean
+        records.append(record)
+    points = pd.DataFrame.from_records(records, columns=["label", "kbps", "family", "pesq_wb", "stoi", "utmos",
+                                                         "dnsmos_ovrl"])
+    metrics = [("pesq_wb", "PESQ-WB"), ("stoi", "STOI"), ("dnsmos_ovrl", "DNSMOS OVRL")]
+    if points["utmos"].notna().any():
+        metrics.insert(0, ("utmos", "UTMOS"))
+    return figures.bitrate_vs_quality(points, metrics, f"Bitrate vs quality ({spec.testset})",
+                                      out_dir / "figures" / "bitrate_vs_quality")
+
+
+# ------------------------------------------------------------------------------- listening page
+def build_listen(cfg: Mapping[str, Any], out_dir: Path) -> list[Path]:
+    from dscodec.data.manifest import read_manifest
+    from dscodec.report.listen import Entry, build_page, pick_utterances
+
+    spec = plan.target_tables(cfg, "listen")[0]
+    eval_root = results_path(cfg, "eval")
+    results = [load_result(eval_root, e, spec.testset) for e in spec.entities]
+    ran = [r for r in results if r.ran]
+    reference = next((r for r in ran if r.entity.kind == "ground_truth"), None)
+    manifest_path = (reference.summary.get("manifest") if reference else None) or str(
+        results_path(cfg, "data", *_manifest_parts(spec.testset)))
+    manifest = read_manifest(manifest_path)
+    evaluated = [str(i) for i in (reference.scores["id"] if reference is not None and "id" in reference.scores
+                                  else manifest["id"])]
+    count = int(cfg.get("report", {}).get("listen_utterances", 5))
+    ids = pick_utterances(evaluated, min(count, len(evaluated)), seed=int(cfg["seed"]))
+    texts = dict(zip(manifest["id"].astype(str), manifest["text"].astype(str)))
+    paths = dict(zip(manifest["id"].astype(str), manifest["path"].astype(str)))
+    entries = [Entry("Reference", {i: Path(paths[i]) for i in ids if i in paths}, "original")]
+    for result in ran:
+        if result.entity.kind == "ground_truth":
+            continue
+        audio = {i: result.folder / "audio" / f"{i}.flac" for i in ids}
+        kbps = result.info.get("bitrate_kbps")
+        entries.append(Entry(_label(cfg, result, True), audio, f"{kbps:.2f} kbps" if kbps else ""))
+    footer = [_corpus_line(cfg, spec.testset), _training_line(cfg),
+              *(f"{_label(cfg, r, True)}: {r.metric_note('pesq_wb')}" for r in results if not r.ran)]
+    index = build_page(out_dir / "listen", "DS-Codec reproduction: listening examples", [(i, texts.get(i, "")) for i in ids],
+                       entries, footer)
+    return [index]
+
+
+def _manifest_parts(testset: str) -> tuple[str, str]:
+    return ("librispeech", "test.tsv") if testset == "librispeech_test" else ("ljspeech", "eval.tsv")
+
+
+# ------------------------------------------------------------------------------- dispatch
+def build_target(cfg: Mapping[str, Any], target: str) -> list[Path]:
+    out_dir = reports_path(cfg)
+    paths: list[Path] = []
+    for spec in plan.target_tables(cfg, target) if target not in ("bitrate_quality", "listen") else []:
+        paths += build_table(cfg, spec, out_dir)
+    builders = {"figure2": build_figure2, "training_curves": build_training_curves,
+                "ablation_vq_vs_pq": build_codebook_usage, "bitrate_quality": build_bitrate_quality,
+                "listen": build_listen}
+    if target in builders:
+        paths += builders[target](cfg, out_dir)
+    return paths
+
+
+def build_index(cfg: Mapping[str, Any], commit: str) -> Path:
+    """reports/README.md: every table and figure in one page, with the config and commit they came from."""
+    out_dir = reports_path(cfg)
+    lines = ["# DS-Codec reproduction: results", "",
+             f"Generated by `snakemake reproduce_tables` at commit `{commit}` with the config in "
+             f"[`config.yaml`](config.yaml) (hash `{config_hash(dict(cfg))}`). {_training_line(cfg)}", "",
+             f"MLflow store: `{_store(cfg)}` (open it with `make mlflow-ui`).", ""]
+    for folder in ("tables", "ablations"):
+        for md in sorted((out_dir / folder).glob("*.md")):
+            lines += [md.read_text().replace("### ", "## ", 1), f"([LaTeX]({folder}/{md.stem}.tex), "
+                      f"[CSV]({folder}/{md.stem}.csv))", ""]
+    lines += ["## Figures", ""]
+    for png in sorted((out_dir / "figures").glob("*.png")):
+        lines += [f"### {png.stem}", "", f"![{png.stem}](figures/{png.name}) ([PDF](figures/{png.stem}.pdf))", ""]
+    if (out_dir / "listen" / "index.html").is_file():
+        lines += ["## Listening page", "", "[listen/index.html](listen/index.html) (open it in a browser)", ""]
+    index = out_dir / "README.md"
+    index.write_text("\n".join(lines))
+    (out_dir / "config.yaml").write_text(_yaml(cfg))
+    (out_dir / "provenance.json").write_text(json.dumps({"commit": commit, "config_hash": config_hash(dict(cfg))},
+                                                       indent=2) + "\n")
+    return index
+
+
+def _store(cfg: Mapping[str, Any]) -> str:
+    """The tracking store as a reader of the committed report should find it (relative, not this machine's path)."""
+    uri = cfg["mlflow"].get("tracking_uri")
+    return str(uri) if uri else f"sqlite:///{cfg['results_dir']}/mlflow/mlflow.db"
+
+
+def _yaml(cfg: Mapping[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(dict(cfg), sort_keys=False)

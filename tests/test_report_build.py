@@ -1,0 +1,142 @@
+"""Report builders on hand-made evaluation folders and a temporary MLflow store."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from dscodec.config import load_config
+from dscodec.report import build, plan
+from dscodec.report.collect import mean_ci95
+
+COLUMNS = ["pesq_wb", "pesq_nb", "stoi", "vuv_f1", "speaker_sim", "dnsmos_ovrl"]
+
+
+def _cfg(tmp_path: Path) -> dict:
+    return load_config(overrides={
+        "results_dir": str(tmp_path / "r"), "reports_dir": str(tmp_path / "reports"),
+        "evaluation": {"testsets": ["librispeech_test"]},
+        "mlflow": {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"},
+    })
+
+
+def _write_eval(cfg: dict, entity: plan.Entity, ids: list[str], rng: np.random.Generator, *,
+                status: str = "ok", kbps: float | None = 1.0) -> Path:
+    folder = Path(cfg["results_dir"]) / "eval" / entity.dirname / "librispeech_test"
+    (folder / "audio").mkdir(parents=True, exist_ok=True)
+    if status != "ok":
+        summary = {"status": "not_run", "reason": "weights absent (evaluation.baselines.x.checkpoint)",
+                   "label": entity.name, "info": {"bitrate_kbps": kbps}}
+        (folder / "summary.json").write_text(json.dumps(summary))
+        pd.DataFrame(columns=["id", *COLUMNS]).to_parquet(folder / "scores.parquet")
+        return folder
+    scores = pd.DataFrame({"id": ids, **{c: rng.uniform(0.5, 1.0, len(ids)) for c in COLUMNS}})
+    scores.loc[0, "pesq_wb"] = np.nan  # one failed utterance
+    scores.to_parquet(folder / "scores.parquet")
+    metrics = {c: {"mean": float(scores[c].mean()), "model": f"model-of-{c}", "failures": int(scores[c].isna().sum())}
+               for c in COLUMNS}
+    metrics["utmos"] = {"unavailable": "utmos22_strong not available: no network"}
+    summary = {"status": "ok", "label": entity.name, "n_utterances": len(ids),
+               "info": {"bitrate_kbps": kbps, "tokens_per_second": 80, "n_codebooks": 1}, "metrics": metrics}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    for i in ids:
+        sf.write(folder / "audio" / f"{i}.flac", rng.uniform(-0.1, 0.1, 8000).astype(np.float32), 16000)
+    return folder
+
+
+def _manifest(cfg: dict, ids: list[str], tmp_path: Path) -> None:
+    paths = []
+    for i in ids:
+        p = tmp_path / "ref" / f"{i}.flac"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(p, np.zeros(8000, np.float32), 16000)
+        paths.append(str(p))
+    frame = pd.DataFrame({"id": ids, "path": paths, "sample_rate": 16000, "frames": 8000, "speaker": "s",
+                          "chapter": "c", "text": [f"text of {i}" for i in ids]})
+    out = Path(cfg["results_dir"]) / "data" / "librispeech" / "test.tsv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, sep="\t", index=False)
+
+
+@pytest.fixture()
+def evaluated(tmp_path: Path) -> dict:
+    cfg = _cfg(tmp_path)
+    rng = np.random.default_rng(0)
+    ids = [f"u{i}" for i in range(6)]
+    _manifest(cfg, ids, tmp_path)
+    for entity in plan.tables(cfg)["table1"].entities:
+        not_run = entity.kind == "baseline" and entity.name.startswith("dac")
+        _write_eval(cfg, entity, ids, rng, status="not_run" if not_run else "ok")
+    return cfg
+
+
+def test_table1_cells_are_recomputed_from_scores_with_paper_values(evaluated: dict) -> None:
+    paths = build.build_target(evaluated, "table1")
+    assert {p.suffix for p in paths} == {".md", ".tex", ".csv"}
+    frame = pd.read_csv(next(p for p in paths if p.suffix == ".csv"))
+    assert len(frame) == len(plan.tables(evaluated)["table1"].entities)
+    vq = frame[frame["system"] == "DS-Codec-VQ"].iloc[0]
+    scores = pd.read_parquet(Path(evaluated["results_dir"]) / "eval/ds_codec_vq-stage2/librispeech_test/scores.parquet")
+    mean, ci = mean_ci95(scores["stoi"].to_numpy())
+    assert vq["stoi_mean"] == pytest.approx(mean) and vq["stoi_ci95"] == pytest.approx(ci)
+    assert vq["pesq_wb_n"] == 5                               # the failed utterance is not averaged in
+    assert vq["stoi_paper"] == pytest.approx(0.941)           # published value beside ours
+    assert np.isnan(vq["utmos_mean"]) and vq["utmos_note"].startswith("unavailable: utmos22_strong")
+    dac = frame[frame["system"] == "dac_1cb"].iloc[0]
+    assert dac["stoi_note"].startswith("not run: weights absent")
+    md = next(p for p in paths if p.suffix == ".md").read_text()
+    assert "not run" in md and "unavailable" in md and "(paper)" in md
+    assert "Spk-Sim computed by: model-of-speaker_sim" in md
+    tex = next(p for p in paths if p.suffix == ".tex").read_text()
+    assert "\\toprule" in tex and "\\bottomrule" in tex and "$\\pm$" in tex
+
+
+def test_bitrate_figure_and_listening_page(evaluated: dict) -> None:
+    figs = build.build_target(evaluated, "bitrate_quality")
+    assert sorted(p.suffix for p in figs) == [".pdf", ".png"] and all(p.stat().st_size > 0 for p in figs)
+    [index] = build.build_target(evaluated, "listen")
+    page = index.read_text()
+    assert page.count("<audio") >= 5 and "dac_1cb: not run" in page  # listed, not shown as a column
+    media = list((index.parent / "media").iterdir())
+    assert any(m.suffix == ".png" for m in media) and any(m.suffix == ".flac" for m in media)
+
+
+def test_figure2_reads_histories_from_mlflow(tmp_path: Path) -> None:
+    from dscodec import tracking
+
+    cfg = _cfg(tmp_path)
+    for run in plan.figure2_runs(cfg):
+        with tracking.start_run(cfg, f"{run.system}-stage1", {"system": run.system, "stage": "1", "job": "train"}):
+            for step in range(1, 6):
+                tracking.log_metrics({"vq_loss": 1.0 / step, "quant_mse": 0.5 / step}, step=step)
+    paths = build.build_target(cfg, "figure2")
+    csv = pd.read_csv(next(p for p in paths if p.suffix == ".csv"))
+    assert set(csv["system"]) == {r.system for r in plan.figure2_runs(cfg)}
+    assert len(csv) == 2 * 5 * len(plan.figure2_runs(cfg))
+    assert csv[(csv.metric == "vq_loss") & (csv.step == 2)]["value"].eq(0.5).all()
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no Chromium installed (Debian: apt-get install chromium; "
+                                              "`make system-deps` does it where it can)")
+def test_listening_page_renders_in_a_headless_browser(evaluated: dict, tmp_path: Path) -> None:
+    [index] = build.build_target(evaluated, "listen")
+    proc = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                           "--allow-file-access-from-files", index.resolve().as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = proc.stdout
+    assert "<table" in dom and dom.count("<audio") >= 5
+    shot = tmp_path / "page.png"
+    subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
+                    "--window-size=1600,1200", index.resolve().as_uri()], capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10_000   # something was drawn (images, players)
