@@ -1,0 +1,84 @@
+"""DNSMOS P.835 (Reddy et al., ICASSP 2022): non-intrusive SIG / BAK / OVRL MOS that works offline.
+
+Reported beside UTMOS (issue 5): UTMOS needs downloaded weights, DNSMOS ships its ONNX models in
+the ``speechmos`` pip package (``speechmos/dnsmos_models/sig_bak_ovr.onnx`` + ``model_v8.onnx``),
+a packaging of Microsoft's ``DNSMOS/dnsmos_local.py``: 9.01 s windows hopped by 1 s (shorter
+clips are repeated to 9.01 s), per-window raw scores mapped by the published polynomials,
+averaged over windows. We reuse its ``DNSMOS`` class for all of that and only build the two
+ONNX sessions ourselves, single-threaded, because the runner already runs one worker per core.
+
+Input: the reference script reads 16-bit files, i.e. samples in [-1, 1]; ``speechmos`` refuses
+anything else. A reconstruction that overshoots is clipped to [-1, 1] first, which is what
+saving it as 16-bit FLAC does too. The P.808 score that the same call returns is not reported.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from dscodec.evaluate.metrics._common import (MetricInputError, TransientState, check_signal, is_silent,
+                                              package_version)
+from dscodec.evaluate.metrics.base import SAMPLE_RATE, Metric, MetricUnavailable
+
+PRIMARY_MODEL = ("dnsmos_models", "sig_bak_ovr.onnx")   # P.835 SIG/BAK/OVRL
+P808_MODEL = ("dnsmos_models", "model_v8.onnx")         # computed by the same call; not reported
+MIN_SAMPLES = SAMPLE_RATE // 10                         # 100 ms; shorter clips are repeated 90x to 9.01 s
+
+
+class Dnsmos(TransientState, Metric):
+    """DNSMOS P.835 of the reconstruction alone: overall, signal and background MOS (1-5, higher is better)."""
+
+    name = "dnsmos"
+    columns = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak")
+    intrusive = False
+    _transient = ("_dnsmos",)
+
+    def __init__(self, eval_cfg: Mapping[str, Any] | None = None) -> None:
+        self.eval_cfg = dict(eval_cfg or {})
+        self._dnsmos: Any = None
+
+    def load(self) -> None:
+        try:
+            import onnxruntime as ort
+            import speechmos.dnsmos as dnsmos_module
+        except ImportError as err:
+            raise MetricUnavailable(f"DNSMOS: the `speechmos` package or onnxruntime cannot be imported ({err})") from err
+        base = Path(dnsmos_module.__file__).parent
+        primary, p808 = base.joinpath(*PRIMARY_MODEL), base.joinpath(*P808_MODEL)
+        for path in (primary, p808):
+            if not path.is_file():
+                raise MetricUnavailable(f"DNSMOS: {path} is missing from the installed speechmos package")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+
+        class _Dnsmos(dnsmos_module.DNSMOS):
+            """speechmos' DNSMOS with sessions built with our options (its __init__ takes none)."""
+
+            def __init__(self) -> None:  # noqa: D401 - replaces the parent's constructor on purpose
+                self.primary_model_path = str(primary)
+                self.onnx_sess = ort.InferenceSession(str(primary), options, providers=["CPUExecutionProvider"])
+                self.p808_onnx_sess = ort.InferenceSession(str(p808), options, providers=["CPUExecutionProvider"])
+
+        try:
+            self._dnsmos = _Dnsmos()
+        except Exception as err:  # noqa: BLE001 - a corrupt model file or an onnxruntime mismatch
+            raise MetricUnavailable(f"DNSMOS: cannot open the ONNX models: {type(err).__name__}: {err}") from err
+
+    @property
+    def model(self) -> str:
+        return (f"DNSMOS P.835 ({PRIMARY_MODEL[1]} from speechmos {package_version('speechmos')}, "
+                f"onnxruntime {package_version('onnxruntime')})")
+
+    def score(self, ref: np.ndarray, deg: np.ndarray) -> dict[str, float]:
+        """Scores ``deg`` only (non-intrusive); ``ref`` is ignored."""
+        deg = check_signal(deg, "reconstruction", MIN_SAMPLES)
+        if is_silent(deg):
+            raise MetricInputError("DNSMOS: the signal is digital silence")
+        if self._dnsmos is None:
+            self.load()
+        result = self._dnsmos(np.clip(deg, -1.0, 1.0).astype(np.float32), SAMPLE_RATE, False)
+        return {"dnsmos_ovrl": float(result["ovrl_mos"]), "dnsmos_sig": float(result["sig_mos"]),
+                "dnsmos_bak": float(result["bak_mos"])}

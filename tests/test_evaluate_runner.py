@@ -1,0 +1,407 @@
+"""The evaluation runner on a tiny test set: scores, summary, failures, unavailable metrics,
+not-run baselines, parallel scoring and the MLflow run (temporary SQLite store).
+
+Most tests use small fake metrics and codecs defined here (known answers, controlled failures);
+the CLI test at the end runs the real PESQ-WB and STOI plug-ins in two worker processes."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from dscodec.data.manifest import read_manifest, write_manifest
+from dscodec.evaluate import runner
+from dscodec.evaluate.baselines.base import BaselineUnavailable, CodecInfo, Reconstructor
+from dscodec.evaluate.metrics.base import Metric, MetricUnavailable
+from dscodec.evaluate.systems import DSCodecReconstructor, checkpoint_path, system_label
+from dscodec.models import CodecModel, get_size
+from dscodec.models.checkpoint import save_checkpoint_for_inference
+from test_train_fixtures import tiny_config
+
+SR = 16000
+LENGTHS = [8160, 13283, 13283, 14400]   # samples: 4 files, max_utterances=3 keeps the first three; two share a length
+LENGTHS_S = [n / 16000 for n in LENGTHS]
+SHORT = 0.6 * SR
+
+
+# ----------------------------------------------------------------------------- fakes (module level: picklable)
+class AbsDiff(Metric):
+    name, columns = "absdiff", ("absdiff",)
+
+    def score(self, ref, deg):
+        return {"absdiff": float(np.mean(np.abs(ref - deg)))}
+
+
+class FailsOnShort(Metric):
+    name, columns = "shortfail", ("shortfail",)
+
+    def score(self, ref, deg):
+        if ref.size < SHORT:
+            raise ValueError("too short for this metric")
+        return {"shortfail": 1.0}
+
+
+class NeverLoads(Metric):
+    name, columns = "never", ("never",)
+
+    def load(self):
+        raise MetricUnavailable("model file absent (test)")
+
+    def score(self, ref, deg):  # pragma: no cover - never called
+        raise AssertionError("an unavailable metric must not be scored")
+
+
+class Level(Metric):
+    """Non-intrusive, two columns."""
+
+    name, columns, intrusive = "level", ("level_db", "peak"), False
+
+    @property
+    def model(self):
+        return "rms+peak (test)"
+
+    def score(self, ref, deg):
+        return {"level_db": float(20 * np.log10(np.sqrt(np.mean(deg**2)) + 1e-12)), "peak": float(np.abs(deg).max())}
+
+
+def fake_metrics():
+    return [AbsDiff(), FailsOnShort(), NeverLoads(), Level()]
+
+
+METRIC_COLUMNS = ["absdiff", "shortfail", "never", "level_db", "peak"]
+
+
+class Delayed(Reconstructor):
+    """A 'codec' that adds 37 samples of delay and scales by 0.9."""
+
+    name = "delayed"
+    DELAY = 37
+
+    @property
+    def info(self):
+        return CodecInfo("Delayed (test)", 2.0, 50.0, 2, SR)
+
+    def reconstruct(self, wav):
+        return np.concatenate([np.zeros(self.DELAY, np.float32), 0.9 * wav]).astype(np.float32)
+
+
+class Absent(Reconstructor):
+    name = "absent"
+
+    @property
+    def info(self):
+        return CodecInfo("Absent codec", 1.5, 75.0, 2, 24000)
+
+    def load(self):
+        raise BaselineUnavailable("weights absent: evaluation.baselines.absent.checkpoint is null")
+
+    def reconstruct(self, wav):  # pragma: no cover
+        raise AssertionError
+
+
+class Broken(Reconstructor):
+    name = "broken"
+
+    @property
+    def info(self):
+        return CodecInfo("Broken", 1.0, None, None, SR)
+
+    def reconstruct(self, wav):
+        raise RuntimeError("codec crashed")
+
+
+class FailsOnShortInput(Delayed):
+    def reconstruct(self, wav):
+        if wav.size < SHORT:
+            raise RuntimeError("input too short for this codec")
+        return super().reconstruct(wav)
+
+
+class Identity(Reconstructor):
+    name = "ground-truth"
+
+    @property
+    def info(self):
+        return CodecInfo("Ground truth", None, None, None, SR)
+
+    def reconstruct(self, wav):
+        return wav
+
+
+# ----------------------------------------------------------------------------- fixtures
+@pytest.fixture()
+def cfg(tmp_path):
+    return tiny_config(tmp_path, {"evaluation": {"max_utterances": 3, "workers": 1}})
+
+
+@pytest.fixture()
+def manifest(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, n in enumerate(LENGTHS):
+        t = np.arange(n) / SR
+        f0 = 110 + 20 * i
+        x = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 6)) * 0.2 * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+        x = (x + 0.005 * rng.standard_normal(t.size)).astype(np.float32)
+        path = tmp_path / "corpus" / f"spk{i % 2}-1-{i:04d}.flac"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, x, SR, subtype="PCM_16")
+        rows.append({"id": path.stem, "path": str(path), "sample_rate": SR, "frames": x.size,
+                     "speaker": f"spk{i % 2}", "chapter": "1", "text": "tone"})
+    return write_manifest(pd.DataFrame(rows), tmp_path / "test.tsv")
+
+
+@pytest.fixture()
+def checkpoint(cfg):
+    torch.manual_seed(0)
+    model = CodecModel(get_size("tiny"), "vq", "transformer")
+    path = checkpoint_path(cfg, "ds_codec_vq", 2)
+    return save_checkpoint_for_inference(model, path, step=7, system="ds_codec_vq", stage=2, config=cfg)
+
+
+def run_dscodec(cfg, manifest, out, **kwargs):
+    recon = DSCodecReconstructor.from_config(cfg, "ds_codec_vq", 2)
+    kwargs.setdefault("log_mlflow", False)
+    kwargs.setdefault("metrics", fake_metrics())
+    return runner.evaluate(cfg, recon, "librispeech_test", out, system="ds_codec_vq", stage=2, kind="dscodec",
+                           manifest=manifest, **kwargs)
+
+
+# ----------------------------------------------------------------------------- tests
+def test_mean_ci95_on_known_numbers():
+    mean, ci = runner.mean_ci95([1.0, 2.0, 3.0, 4.0, 5.0])
+    # t_{0.975, 4} = 2.776445 (tables); sd = sqrt(2.5); half-width = t * sd / sqrt(5)
+    assert mean == 3.0 and ci == pytest.approx(2.776445 * math.sqrt(2.5) / math.sqrt(5), rel=1e-6)
+    assert runner.mean_ci95([2.5]) == (2.5, None)
+    assert runner.mean_ci95([]) == (None, None)
+
+
+def test_checkpoint_and_label_of_a_shared_stage1(cfg):
+    root = Path(cfg["results_dir"])
+    assert checkpoint_path(cfg, "ds_codec_pq_2t", 1) == root / "models/ds_codec_pq/stage1/ckpt.pt"
+    assert checkpoint_path(cfg, "ds_codec_pq_2t", 2) == root / "models/ds_codec_pq_2t/stage2/ckpt.pt"
+    assert system_label(cfg, "ds_codec_vq", 1) == "DS-Codec-VQ (stage 1)"
+    assert system_label(cfg, "ds_codec_vq", 2) == "DS-Codec-VQ"
+    with pytest.raises(Exception, match="unknown system"):
+        checkpoint_path(cfg, "nope", 2)
+
+
+def test_dscodec_job_writes_scores_summary_and_audio(cfg, manifest, checkpoint, tmp_path):
+    out = tmp_path / "eval" / "ds_codec_vq-stage2" / "librispeech_test"
+    run_dscodec(cfg, manifest, out)
+    scores = pd.read_parquet(out / "scores.parquet")
+    summary = json.loads((out / "summary.json").read_text())
+    ids = list(read_manifest(manifest)["id"][:3])
+
+    assert list(scores.columns) == runner.BASE_COLUMNS + METRIC_COLUMNS
+    assert list(scores["id"]) == ids and list(scores["speaker"]) == ["spk0", "spk1", "spk0"]
+    assert scores["duration_s"].tolist() == pytest.approx(LENGTHS_S[:3])
+    assert scores["delay_samples"].tolist() == [0, 0, 0]
+    for utt, n in zip(ids, LENGTHS):
+        audio, sr = sf.read(out / "audio" / f"{utt}.flac")
+        assert sr == SR and audio.size == n
+
+    assert summary["status"] == "ok" and summary["kind"] == "dscodec" and summary["stage"] == 2
+    assert summary["label"] == "DS-Codec-VQ" and summary["n_utterances"] == 3
+    assert summary["manifest"] == str(Path(manifest).resolve())
+    metrics = summary["metrics"]
+    assert set(metrics) == set(METRIC_COLUMNS)
+    # the metric that raised on the short utterance: a counted failure with its message, no value
+    assert metrics["shortfail"]["failures"] == 1 and metrics["shortfail"]["n"] == 2
+    assert ids[0] in metrics["shortfail"]["failure_messages"][0]
+    assert "too short" in metrics["shortfail"]["failure_messages"][0]
+    assert np.isnan(scores["shortfail"][0]) and scores["shortfail"][1:].tolist() == [1.0, 1.0]
+    # the metric that cannot load: flagged with its reason, never a number
+    assert metrics["never"] == {"metric": "never", "unavailable": "model file absent (test)"}
+    assert scores["never"].isna().all()
+    # statistics are those of the per-utterance column
+    mean, ci = runner.mean_ci95(scores["absdiff"].to_numpy())
+    assert metrics["absdiff"]["mean"] == pytest.approx(mean) and metrics["absdiff"]["ci95"] == pytest.approx(ci)
+    assert metrics["absdiff"]["n"] == 3 and metrics["absdiff"]["failures"] == 0
+    assert metrics["level_db"]["model"] == "rms+peak (test)" and metrics["peak"]["n"] == 3
+
+    # bitrate measured from the .dsc bytes: 6-bit tokens (tiny codebook of 64), ceil(T/200) tokens, byte padding
+    info = summary["info"]
+    frames = [math.ceil(n / 200) for n in LENGTHS[:3]]
+    expected = sum(8 * math.ceil(n * 6 / 8) for n in frames) / sum(LENGTHS_S[:3]) / 1000
+    assert info["bitrate_kbps"] == pytest.approx(expected) and info["bitrate_kbps"] > info["nominal_bitrate_kbps"]
+    assert info["nominal_bitrate_kbps"] == pytest.approx(0.48)
+    assert (info["tokens_per_second"], info["n_codebooks"]) == (80.0, 1)
+    prov = summary["provenance"]
+    assert prov["training_steps"] == {"checkpoint_step": 7, "configured_steps": cfg["train"]["stage2"]["steps"]}
+    assert prov["model_size"] == "tiny" and prov["corpus_sources"]["librispeech"] == "sample"
+    assert prov["git_commit"] and len(prov["config_hash"]) == 16
+    assert summary["utterances_per_s"] > 0
+
+
+def test_batched_reconstruction_equals_one_by_one(cfg, checkpoint):
+    recon = DSCodecReconstructor.from_config(cfg, "ds_codec_vq", 2)
+    recon.load()
+    rng = np.random.default_rng(1)
+    wavs = [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in (3000, 4321, 3000)]
+    batched = recon.reconstruct_many(wavs)
+    single = [recon.reconstruct(w) for w in wavs]
+    direct = recon.codec.decode(recon.codec.encode(torch.from_numpy(wavs[1]), SR), length=4321)[0, 0].numpy()
+    for b, s, w in zip(batched, single, wavs):
+        assert b.shape == w.shape and np.allclose(b, s, atol=1e-5)
+    assert np.allclose(single[1], direct, atol=1e-6)
+
+
+def test_baseline_delay_is_compensated(cfg, manifest, tmp_path):
+    out = tmp_path / "eval" / "baseline-delayed" / "librispeech_test"
+    summary = runner.evaluate(cfg, Delayed(), "librispeech_test", out, system="delayed", kind="baseline",
+                              metrics=[AbsDiff()], manifest=manifest, log_mlflow=False)
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert scores["delay_samples"].tolist() == [Delayed.DELAY] * 3  # reconstruction lags by 37 samples
+    refs = [sf.read(p, dtype="float32")[0] for p in read_manifest(manifest)["path"][:3]]
+    # after alignment the only difference left is the 0.9 gain
+    for value, ref in zip(scores["absdiff"], refs):
+        assert value == pytest.approx(0.1 * np.mean(np.abs(ref)), rel=0.05)
+    assert summary["info"]["bitrate_kbps"] == 2.0 and summary["info"]["bitrate_source"] == "nominal"
+    assert summary["label"] == "Delayed (test)"
+
+
+def test_unavailable_baseline_is_reported_not_run(cfg, manifest, tmp_path):
+    out = tmp_path / "eval" / "baseline-absent" / "librispeech_test"
+    summary = runner.evaluate(cfg, Absent(), "librispeech_test", out, system="absent", kind="baseline",
+                              metrics=fake_metrics(), manifest=manifest, log_mlflow=False)
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk == json.loads(json.dumps(summary))
+    assert on_disk["status"] == "not_run" and "checkpoint is null" in on_disk["reason"]
+    assert on_disk["label"] == "Absent codec" and on_disk["n_utterances"] == 0
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert scores.empty and list(scores.columns) == runner.BASE_COLUMNS + METRIC_COLUMNS
+
+
+def test_ground_truth_scores_only_non_intrusive_metrics(cfg, manifest, tmp_path):
+    out = tmp_path / "eval" / "ground-truth" / "librispeech_test"
+    summary = runner.evaluate(cfg, Identity(), "librispeech_test", out, system="ground-truth",
+                              kind="ground_truth", metrics=fake_metrics(), manifest=manifest, log_mlflow=False)
+    metrics = summary["metrics"]
+    assert "not applicable" in metrics["absdiff"]["unavailable"]
+    assert "not applicable" in metrics["shortfail"]["unavailable"]
+    assert metrics["level_db"]["n"] == 3 and metrics["level_db"]["failures"] == 0
+    assert not (out / "audio").exists() and summary["audio_dir"] is None
+
+
+def test_two_worker_processes_give_the_same_scores(cfg, manifest, checkpoint, tmp_path):
+    one = run_dscodec(cfg, manifest, tmp_path / "one", workers=1)
+    two = run_dscodec(cfg, manifest, tmp_path / "two", workers=2)
+    assert one["scoring"] == "in-process" and two["scoring"] == "2 processes"
+    a = pd.read_parquet(tmp_path / "one" / "scores.parquet")
+    b = pd.read_parquet(tmp_path / "two" / "scores.parquet")
+    pd.testing.assert_frame_equal(a, b)
+    assert two["metrics"]["never"] == one["metrics"]["never"]
+    assert two["metrics"]["shortfail"]["failures"] == 1
+
+
+class Unpicklable(AbsDiff):
+    """Holds a lambda, so it cannot be sent to a worker process."""
+
+    def __init__(self):
+        self.fn = lambda x: x
+
+
+def test_pool_that_cannot_start_falls_back_to_one_process(cfg, manifest, tmp_path):
+    lines = []
+    summary = runner.evaluate(cfg, Identity(), "librispeech_test", tmp_path / "out", system="identity",
+                              kind="baseline", metrics=[Unpicklable()], workers=2, manifest=manifest,
+                              log_mlflow=False, log=lines.append)
+    assert summary["scoring"] == "in-process" and summary["metrics"]["absdiff"]["n"] == 3
+    assert any("scoring in this process" in line for line in lines)
+
+
+def test_mlflow_run_is_tagged_and_linked_to_training(cfg, manifest, checkpoint, tmp_path):
+    import mlflow
+
+    from dscodec import tracking
+
+    with tracking.start_run(cfg, "ds_codec_vq-stage2", {"system": "ds_codec_vq", "stage": "2", "job": "train"}) as r:
+        train_id = r.info.run_id
+    with tracking.start_run(cfg, "ds_codec_pq-stage1", {"system": "ds_codec_pq", "stage": "1", "job": "train"}) as r:
+        pq_stage1 = r.info.run_id
+    out = tmp_path / "eval" / "ds_codec_vq-stage2" / "librispeech_test"
+    summary = run_dscodec(cfg, manifest, out, log_mlflow=True)
+
+    mlflow.set_tracking_uri(cfg["mlflow"]["tracking_uri"])
+    runs = mlflow.search_runs(experiment_names=[cfg["experiment"]], filter_string="tags.job = 'eval'")
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    assert run["run_id"] == summary["mlflow_run_id"] and run["status"] == "FINISHED"
+    assert (run["tags.system"], run["tags.stage"], run["tags.testset"], run["tags.kind"]) == (
+        "ds_codec_vq", "2", "librispeech_test", "dscodec")
+    assert run["tags.train_run_id"] == train_id
+    assert run["metrics.absdiff"] == pytest.approx(summary["metrics"]["absdiff"]["mean"])
+    assert run["metrics.shortfail_failures"] == 1
+    assert "metrics.never" not in runs or pd.isna(run["metrics.never"])
+    assert run["tags.unavailable.never"] == "model file absent (test)"
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run["run_id"])}
+    assert {"summary.json", "scores.parquet"} <= artifacts
+    # a stage-1 evaluation of a `stage1_from` system links to the shared stage-1 training run
+    mlflow.set_tracking_uri(cfg["mlflow"]["tracking_uri"])
+    assert runner.find_train_run(cfg, "ds_codec_pq_2t", 1) == pq_stage1
+
+
+def test_reconstruction_failure_is_counted_for_every_metric(cfg, manifest, tmp_path):
+    out = tmp_path / "eval" / "baseline-picky" / "librispeech_test"
+    summary = runner.evaluate(cfg, FailsOnShortInput(), "librispeech_test", out, system="picky", kind="baseline",
+                              metrics=[AbsDiff(), Level()], manifest=manifest, log_mlflow=False)
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert summary["reconstruction_failures"] == 1
+    assert "input too short" in summary["reconstruction_failure_messages"][0]
+    for col in ("absdiff", "level_db", "peak"):
+        assert summary["metrics"][col]["failures"] == 1 and summary["metrics"][col]["n"] == 2
+        assert np.isnan(scores[col][0])
+    assert pd.isna(scores["delay_samples"][0]) and scores["duration_s"][0] == pytest.approx(LENGTHS_S[0])
+    assert not (out / "audio" / f"{scores['id'][0]}.flac").exists()
+
+
+def test_a_job_where_every_utterance_fails_stops(cfg, manifest, tmp_path):
+    with pytest.raises(runner.EvaluationError, match="codec crashed"):
+        runner.evaluate(cfg, Broken(), "librispeech_test", tmp_path / "out", system="broken", kind="baseline",
+                        metrics=[AbsDiff()], manifest=manifest, log_mlflow=False)
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+# ----------------------------------------------------------------------------- the CLI, with the real metrics
+def test_cli_scores_a_system_the_references_and_reports_a_missing_baseline(tmp_path, manifest, checkpoint):
+    from dscodec.cli import main
+    from dscodec.config import write_if_changed
+
+    cfg = tiny_config(tmp_path, {"evaluation": {"max_utterances": 3, "workers": 1, "metrics": ["pesq_wb", "stoi"],
+                                                "baselines": {"encodec_1.5kbps": {
+                                                    "checkpoint": str(tmp_path / "absent" / "encodec_24khz.th")}}}})
+    config = write_if_changed(cfg, tmp_path / "results" / "config.yaml")
+    common = ["--config", str(config), "--testset", "librispeech_test", "--manifest", str(manifest), "--no-mlflow"]
+    eval_root = tmp_path / "results" / "eval"
+
+    out = eval_root / "ds_codec_vq-stage2" / "librispeech_test"
+    assert main(["evaluate", *common, "--out", str(out), "--system", "ds_codec_vq", "--stage", "2",
+                 "--workers", "2"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert summary["status"] == "ok" and len(scores) == 3
+    pesq, stoi = summary["metrics"]["pesq_wb"], summary["metrics"]["stoi"]
+    # an untrained tiny codec: real numbers, low but inside each metric's range
+    assert pesq["n"] + pesq["failures"] == 3 and stoi["n"] == 3 and stoi["failures"] == 0
+    assert 1.0 <= scores["pesq_wb"].min() and scores["pesq_wb"].max() <= 4.7
+    assert -1.0 <= scores["stoi"].min() and scores["stoi"].max() <= 1.0
+    assert "P.862.2" in pesq["model"] and stoi["model"] and summary["scoring"] == "2 processes"
+
+    out = eval_root / "ground-truth" / "librispeech_test"
+    assert main(["evaluate", *common, "--out", str(out), "--ground-truth"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["label"] == "Ground truth" and summary["kind"] == "ground_truth"
+    assert all("not applicable" in entry["unavailable"] for entry in summary["metrics"].values())
+
+    out = eval_root / "baseline-encodec_1.5kbps" / "librispeech_test"
+    assert main(["evaluate", *common, "--out", str(out), "--baseline", "encodec_1.5kbps"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "not_run" and "does not exist" in summary["reason"]
+    assert list(pd.read_parquet(out / "scores.parquet").columns) == runner.BASE_COLUMNS + ["pesq_wb", "stoi"]
