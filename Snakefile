@@ -36,4 +36,5 @@ rule reproduce_tables:
     input:
         rules.prepare_data.input,
         rules.train_all.input,
+        rules.evaluate_all.input,
         rules.report_index.output,

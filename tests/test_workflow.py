@@ -43,3 +43,18 @@ def test_misspelled_key_in_configfile_fails_naming_it(tmp_path: Path) -> None:
     proc = snakemake("-n", "--configfile", str(overlay))
     assert proc.returncode != 0
     assert "stpes" in proc.stdout + proc.stderr and "train.stage1" in proc.stdout + proc.stderr
+
+
+def test_an_ablation_target_runs_only_what_it_needs(tmp_path: Path) -> None:
+    proc = snakemake("-n", "ablation_vq_vs_pq", "--configfile", str(REPO / "configs/ci.yaml"),
+                     "--config", f"results_dir={tmp_path / 'r'}", f"reports_dir={tmp_path / 'rep'}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "system=ds_codec_vq" in proc.stdout and "system=ds_codec_pq" in proc.stdout
+    assert "apcodec_plus_pq" not in proc.stdout and "baseline-" not in proc.stdout
+
+
+def test_figure2_needs_no_evaluation(tmp_path: Path) -> None:
+    proc = snakemake("-n", "ablation_mirror_vs_nonmirror", "--configfile", str(REPO / "configs/ci.yaml"),
+                     "--config", f"results_dir={tmp_path / 'r'}", f"reports_dir={tmp_path / 'rep'}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "train_stage1" in proc.stdout and "evaluate_" not in proc.stdout and "train_stage2" not in proc.stdout

@@ -94,15 +94,16 @@ def build_table(cfg: Mapping[str, Any], spec: plan.TableSpec, out_dir: Path) -> 
         if result.ran:
             for col in METRIC_COLUMNS:
                 note = result.metric_note(col.key)
-                if note:
+                if note and "not applicable" not in note:
                     unavailable.setdefault(col.header, set()).add(note)
     models = metric_models(results, {k: v for k, v in LEARNED.items()})
     n_utts = sorted({int(r.summary.get("n_utterances", 0)) for r in results if r.ran})
     footer = [
         _corpus_line(cfg, spec.testset) + (f"; {', '.join(map(str, n_utts))} utterances scored" if n_utts else ""),
         _training_line(cfg),
-        "Cells: mean ± 95% CI (t-interval over utterances); kbps of DS-Codec systems measured from .dsc "
-        "bitstreams, of baselines nominal. '(paper)' columns: the value published in the paper, for comparison.",
+        "Cells: mean ± 95% CI (t-interval over utterances). kbps: measured from the encoded bitstreams (DS-Codec "
+        ".dsc files, Opus/Codec2 payload) where the codec writes one, else nominal. '(paper)' columns: the value "
+        "published in the paper, for comparison only.",
         *(f"{header} computed by: {model}" for header, model in models.items()),
         *(f"{header}: {'; '.join(sorted(reasons))}" for header, reasons in unavailable.items()),
         *notes,

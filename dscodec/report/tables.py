@@ -31,6 +31,8 @@ class Cell:
 
     def text(self, digits: int) -> str:
         if self.mean is None or not math.isfinite(self.mean):
+            if self.note and "not applicable" in self.note:
+                return "n/a"   # e.g. PESQ of the references against themselves
             return self.note.split(":")[0] if self.note else "–"
         if self.ci95 is None or not math.isfinite(self.ci95):
             return f"{self.mean:.{digits}f}"
