@@ -26,6 +26,11 @@ def _launcher():
     return DSCODEC
 
 
+# Not a rule param on purpose: the launcher's path depends on where the environment lives, and a
+# param change would retrain every model after a mere environment rebuild.
+TRAIN_LAUNCHER = _launcher()
+
+
 def stage1_ckpt(system):
     """The stage-1 checkpoint a system's stage 2 starts from."""
     source = SYSTEMS[system].get("stage1_from") or system
@@ -51,7 +56,6 @@ rule train_stage1:
         system="|".join(STAGE1_SYSTEMS) or "^$",
     params:
         h=lambda wc: train_hash(wc.system, 1),
-        launcher=_launcher(),
         out=lambda wc: f"{R}/models/{wc.system}/stage1",
     log:
         f"{R}/logs/train/{{system}}-stage1.log",
@@ -63,7 +67,7 @@ rule train_stage1:
         runtime=TRAIN_RUNTIME_MIN,
         gpu=TRAIN_GPUS,
     shell:
-        "{params.launcher} train --config {RESOLVED_CONFIG} --system {wildcards.system} --stage 1 "
+        "{TRAIN_LAUNCHER} train --config {RESOLVED_CONFIG} --system {wildcards.system} --stage 1 "
         "--out {params.out} --train-manifest {input.train} --dev-manifest {input.dev} 2>&1 | tee {log}"
 
 
@@ -81,7 +85,6 @@ rule train_stage2:
         system="|".join(SYSTEMS),
     params:
         h=lambda wc: train_hash(wc.system, 2),
-        launcher=_launcher(),
         out=lambda wc: f"{R}/models/{wc.system}/stage2",
     log:
         f"{R}/logs/train/{{system}}-stage2.log",
@@ -93,7 +96,7 @@ rule train_stage2:
         runtime=TRAIN_RUNTIME_MIN,
         gpu=TRAIN_GPUS,
     shell:
-        "{params.launcher} train --config {RESOLVED_CONFIG} --system {wildcards.system} --stage 2 "
+        "{TRAIN_LAUNCHER} train --config {RESOLVED_CONFIG} --system {wildcards.system} --stage 2 "
         "--stage1-ckpt {input.stage1} --out {params.out} --train-manifest {input.train} "
         "--dev-manifest {input.dev} 2>&1 | tee {log}"
 
