@@ -133,10 +133,30 @@ def results_path(config: Mapping[str, Any], *parts: str) -> Path:
     return Path(config["results_dir"], *parts)
 
 
+def use_tracking_uri(config: Mapping[str, Any]) -> str:
+    """Point mlflow at this config's store (and remember that the exported env var is ours)."""
+    import os
+
+    import mlflow
+
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = tracking_uri(config)
+    user_override = before is not None and before == uri and before not in _URIS_SET_HERE
+    mlflow.set_tracking_uri(uri)
+    if not user_override:
+        _URIS_SET_HERE.add(uri)
+    return uri
+
+
 def reports_path(config: Mapping[str, Any], *parts: str) -> Path:
     """Where reports go: `reports_dir`, or <results_dir>/reports when it is null (CI, paper runs)."""
     root = config.get("reports_dir") or Path(config["results_dir"], "reports")
     return Path(root, *parts)
+
+
+# URIs this process handed to mlflow.set_tracking_uri, which also exports MLFLOW_TRACKING_URI:
+# such a value is ours, not the user's override, and must not leak into the next config's store.
+_URIS_SET_HERE: set[str] = set()
 
 
 def tracking_uri(config: Mapping[str, Any]) -> str:
@@ -144,7 +164,7 @@ def tracking_uri(config: Mapping[str, Any]) -> str:
     import os
 
     env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
+    if env and env not in _URIS_SET_HERE:
         return env
     if config["mlflow"].get("tracking_uri"):
         return str(config["mlflow"]["tracking_uri"])

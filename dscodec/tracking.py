@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import urlparse
 
-from dscodec.config import REPO_ROOT, tracking_uri
+from dscodec.config import REPO_ROOT, tracking_uri, use_tracking_uri
 
 T = TypeVar("T")
 
@@ -171,7 +171,7 @@ def start_run(
     """
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri(config))
+    use_tracking_uri(config)
     store = _store()
     experiment_id = ensure_experiment(str(config["experiment"]))
     all_tags = {**standard_tags(config), **{k: str(v) for k, v in (tags or {}).items()}}

@@ -12,3 +12,12 @@ try:
     torch.set_num_threads(1)
 except ImportError:  # pragma: no cover - torch is a hard dependency, but keep config tests importable
     pass
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hermetic MLflow: mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI, which would otherwise
+    carry one test's store into the next (and a developer's own store into the tests)."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

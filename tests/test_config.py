@@ -105,3 +105,16 @@ def test_bad_yaml_file_is_reported(tmp_path: Path) -> None:
         load_config(bad)
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_a_store_set_for_one_config_does_not_leak_into_the_next(tmp_path, monkeypatch) -> None:
+    """mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; that must not override the next config."""
+    from dscodec.config import use_tracking_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    a = load_config(overrides={"results_dir": str(tmp_path / "a")})
+    b = load_config(overrides={"results_dir": str(tmp_path / "b")})
+    assert use_tracking_uri(a).endswith("/a/mlflow/mlflow.db")
+    assert use_tracking_uri(b).endswith("/b/mlflow/mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'user.db'}")
+    assert use_tracking_uri(a).endswith("/user.db") and use_tracking_uri(b).endswith("/user.db")

@@ -14,9 +14,9 @@ def find_run(cfg: Mapping[str, Any], system: str, stage: int, kind: str = "train
     """Latest finished run id for (system, stage) in the config's experiment, or None."""
     import mlflow
 
-    from dscodec.config import tracking_uri
+    from dscodec.config import use_tracking_uri
 
-    mlflow.set_tracking_uri(tracking_uri(cfg))
+    use_tracking_uri(cfg)
     experiment = mlflow.get_experiment_by_name(cfg["experiment"])
     if experiment is None:
         return None
