@@ -1,10 +1,11 @@
-"""DAC and BigCodec loaders for the released weights (issue 5, "Baselines").
+"""DAC, BigCodec and WavTokenizer loaders for the released weights (issue 5, "Baselines").
 
 No network here, so the released files cannot be opened; instead (1) the key names and shapes
 our networks produce are checked against names read off the official code (descript-audio-codec
-``dac/model/dac.py`` + ``conf/final/16khz.yml``; BigCodec ``vq/*.py`` + ``inference.py``),
-(2) a checkpoint saved in the release files' layout round-trips through the loader with
-``strict=True`` and reconstructs audio, (3) absent/offline/corrupt files fail fast with a reason.
+``dac/model/dac.py`` + ``conf/final/16khz.yml``; BigCodec ``vq/*.py`` + ``inference.py``; WavTokenizer
+``encoder/``, ``decoder/`` + the frame75 config), (2) a checkpoint saved in the release files' layout
+round-trips through the loader with ``strict=True`` and reconstructs audio, (3) absent/offline/corrupt
+files fail fast with a reason.
 """
 from __future__ import annotations
 
@@ -15,16 +16,20 @@ import numpy as np
 import pytest
 import torch
 
+from dscodec.audio import resample
 from dscodec.config import load_config
 from dscodec.errors import AudioError, ConfigError
 from dscodec.evaluate.baselines import BaselineUnavailable, build_baseline
 from dscodec.evaluate.baselines import bigcodec as bigcodec_mod
 from dscodec.evaluate.baselines import dac as dac_mod
 from dscodec.evaluate.baselines import official_weights
+from dscodec.evaluate.baselines import wavtokenizer as wavtokenizer_mod
 from dscodec.evaluate.baselines.bigcodec import BigCodecBaseline
 from dscodec.evaluate.baselines.bigcodec_model import DECODER_KWARGS, ENCODER_KWARGS, CodecDecoder, CodecEncoder
 from dscodec.evaluate.baselines.dac import DACBaseline, build_dac
 from dscodec.evaluate.baselines.dac_model import DAC_16KHZ_KWARGS
+from dscodec.evaluate.baselines.wavtokenizer import WavTokenizerBaseline
+from dscodec.evaluate.baselines.wavtokenizer_model import WAVTOKENIZER_75_KWARGS, WavTokenizer
 
 SR = 16000
 
@@ -350,3 +355,187 @@ def test_untrusted_pickle_is_not_unpickled(tmp_path: Path) -> None:
     with pytest.raises(BaselineUnavailable, match="not unpickled"):
         official_weights.load_file(located, "BigCodec")
     assert "extra" in official_weights.load_file(official_weights.Located(path, trusted=True), "BigCodec")
+
+
+# ------------------------------------------------------------------------------------ WavTokenizer
+# Official names and shapes of the 75 tokens/s release, read off jishengpeng/WavTokenizer (HEAD 5cf440d):
+# EncodecFeatures in decoder/feature_extractors.py builds encoder/modules/seanet.py's SEANetEncoder (n_filters 32,
+# ratios [8, 5, 4, 2] reversed, SConv1d -> NormConv1d -> weight_norm'd Conv1d, hence ".conv.conv.weight_g/_v";
+# SLSTM at index 13) and SEANetDecoder, and encoder/quantization/{vq,core_vq}.py's quantizer (vq.layers.0._codebook
+# buffers); decoder/models.py VocosBackbone (embed, pos_net 0-5, AdaLayerNorm norm.scale/shift with 4 embeddings,
+# convnext.*, final_layer_norm); decoder/heads.py ISTFTHead (out: 768 -> n_fft + 2) with spectral_ops.py's
+# persistent "window" buffer. Independent confirmation that released files carry these names: the Transformers
+# converter convert_wavtokenizer_checkpoint.py (reads "feature_extractor.encodec.encoder.model.0.conv.conv.weight_v",
+# "...quantizer.vq.layers.0._codebook.embed", "backbone.norm.scale.weight", "backbone.convnext.0.pwconv1.weight",
+# "head.out.weight", "head.istft.window", drops "feature_extractor.encodec.decoder." and the "multiperioddisc.",
+# "multiresddisc.", "dac.", "dacdiscriminator.", "melspec_loss." prefixes) and llama.cpp's
+# examples/tts/convert_pt_to_hf.py ("state_dict." prefix, "backbone.pos_net.*", "norm.scale.weight", "gamma").
+WAVTOKENIZER_OFFICIAL_SHAPES = {
+    "feature_extractor.encodec.encoder.model.0.conv.conv.weight_v": (32, 1, 7),
+    "feature_extractor.encodec.encoder.model.0.conv.conv.weight_g": (32, 1, 1),
+    "feature_extractor.encodec.encoder.model.1.block.1.conv.conv.weight_v": (16, 32, 3),
+    "feature_extractor.encodec.encoder.model.1.shortcut.conv.conv.weight_v": (32, 32, 1),
+    "feature_extractor.encodec.encoder.model.3.conv.conv.weight_v": (64, 32, 4),      # stride 2
+    "feature_extractor.encodec.encoder.model.12.conv.conv.weight_v": (512, 256, 16),  # stride 8
+    "feature_extractor.encodec.encoder.model.13.lstm.weight_ih_l1": (2048, 512),
+    "feature_extractor.encodec.encoder.model.15.conv.conv.bias": (512,),
+    "feature_extractor.encodec.quantizer.vq.layers.0._codebook.inited": (1,),
+    "feature_extractor.encodec.quantizer.vq.layers.0._codebook.cluster_size": (4096,),
+    "feature_extractor.encodec.quantizer.vq.layers.0._codebook.embed": (4096, 512),
+    "feature_extractor.encodec.quantizer.vq.layers.0._codebook.embed_avg": (4096, 512),
+    "feature_extractor.encodec.decoder.model.3.convtr.convtr.weight_v": (512, 256, 16),
+    "feature_extractor.encodec.decoder.model.15.conv.conv.weight_v": (1, 32, 7),
+    "backbone.embed.weight": (768, 512, 7),
+    "backbone.pos_net.0.norm1.weight": (768,),
+    "backbone.pos_net.2.q.weight": (768, 768, 1),
+    "backbone.pos_net.4.conv2.weight": (768, 768, 3),
+    "backbone.pos_net.5.bias": (768,),
+    "backbone.norm.scale.weight": (4, 768),
+    "backbone.convnext.0.dwconv.weight": (768, 1, 7),
+    "backbone.convnext.0.norm.shift.weight": (4, 768),
+    "backbone.convnext.0.gamma": (768,),
+    "backbone.convnext.11.pwconv1.weight": (2304, 768),
+    "backbone.final_layer_norm.bias": (768,),
+    "head.out.weight": (1282, 768),
+    "head.istft.window": (1280,),
+}
+# Counted by building the official model (decoder/pretrained.py WavTokenizer.from_hparams0802 on the frame75 config,
+# torch 2.9): 289 state-dict entries, 80,552,420 parameters; our network matched it output for output.
+WAVTOKENIZER_N_KEYS, WAVTOKENIZER_PARAMS = 289, 80_552_420
+# A few training-only entries of the Lightning checkpoint that the loader must drop (see the converter above).
+WAVTOKENIZER_TRAINING_KEYS = {
+    "multiperioddisc.discriminators.0.convs.0.weight_v": (32, 1, 5, 1),
+    "multiresddisc.discriminators.0.convs.0.weight": (32, 1, 3, 9),
+    "dac.discriminators.0.convs.0.weight_v": (32, 1, 5, 1),
+    "dacdiscriminator.discriminator.discriminators.0.convs.0.weight_v": (32, 1, 5, 1),
+    "melspec_loss.mel_spec.mel_scale.fb": (513, 100),
+}
+WAVTOKENIZER_SMALL = dict(WAVTOKENIZER_75_KWARGS, n_filters=2, dimension=16, backbone_dim=64, intermediate_dim=96,
+                          num_layers=2)  # real strides, codebook size, n_fft/hop and key names; narrow widths
+
+
+def test_wavtokenizer_official_names_shapes_and_size() -> None:
+    model = WavTokenizer(**WAVTOKENIZER_75_KWARGS)
+    state = model.state_dict()
+    for key, shape in WAVTOKENIZER_OFFICIAL_SHAPES.items():
+        assert key in state, key
+        assert tuple(state[key].shape) == shape, key
+    assert len(state) == WAVTOKENIZER_N_KEYS
+    assert sum(p.numel() for p in model.parameters()) == WAVTOKENIZER_PARAMS
+    assert not any("parametrizations" in k for k in state)  # old-style weight norm, as in the release
+
+
+def _lightning_checkpoint(path: Path, state: dict[str, torch.Tensor]) -> None:
+    """Saved the way PyTorch Lightning 1.8 writes the release ``.ckpt`` (generator + training-only entries)."""
+    extra = {k: torch.randn(shape) for k, shape in WAVTOKENIZER_TRAINING_KEYS.items()}
+    torch.save({"epoch": 24, "global_step": 137150, "pytorch-lightning_version": "1.8.6",
+                "state_dict": {**state, **extra}, "hyper_parameters": {"sample_rate": 24000, "mel_loss_coeff": 45}},
+               path)
+
+
+@pytest.fixture
+def small_wavtokenizer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, dict[str, torch.Tensor]]:
+    monkeypatch.setattr(wavtokenizer_mod, "MODEL_KWARGS", WAVTOKENIZER_SMALL)
+    torch.manual_seed(0)
+    state = _perturbed(WavTokenizer(**WAVTOKENIZER_SMALL).state_dict())
+    codebook = "feature_extractor.encodec.quantizer.vq.layers.0._codebook."
+    state[codebook + "inited"] = torch.ones(1)
+    state[codebook + "embed"] = torch.randn(state[codebook + "embed"].shape)
+    path = tmp_path / "WavTokenizer_small_320_24k_4096.ckpt"
+    _lightning_checkpoint(path, state)
+    return path, state
+
+
+def test_wavtokenizer_lightning_checkpoint_loads_strict_and_reconstructs(
+        small_wavtokenizer: tuple[Path, dict[str, torch.Tensor]]) -> None:
+    torch.set_num_threads(1)
+    path, state = small_wavtokenizer
+    codec = WavTokenizerBaseline("wavtokenizer", {"kind": "wavtokenizer", "checkpoint": str(path)}, "unused-cache")
+    codec.load()
+    assert codec.checkpoint_path == path
+    loaded = codec.model.state_dict()
+    assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], state[k]) for k in state)
+    wav = _speech_like(SR // 2)
+    out = codec.reconstruct(wav)
+    assert out.dtype == np.float32 and out.shape == wav.shape and np.isfinite(out).all() and np.abs(out).max() > 0
+    # the official path at 24 kHz: one code per 320 samples, decode gives codes x 320 samples
+    with torch.inference_mode():
+        x24 = resample(torch.as_tensor(wav), SR, 24000)[None]
+        features, codes = codec.model.encode(x24)
+        y24 = codec.model.decode(features)
+    assert codes.shape == (1, 1, math.ceil(x24.shape[-1] / 320)) and int(codes.max()) < 4096
+    assert y24.shape == (1, codes.shape[-1] * 320)
+    expected = resample(y24[0, : x24.shape[-1]], 24000, SR)[: wav.shape[0]].numpy()
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    with pytest.raises(AudioError):
+        codec.reconstruct(np.full(100, np.nan, np.float32))
+
+
+def test_wavtokenizer_info_matches_table1(tmp_path: Path) -> None:
+    info = WavTokenizerBaseline("wavtokenizer", {}, "unused").info
+    # paper.md Table 1: WavTokenizer 0.9 kbps, Nq 1, 75 tokens/s; the label is the paper_values row name
+    assert (info.label, info.bitrate_kbps, info.n_codebooks, info.tokens_per_second, info.native_sample_rate) == \
+        ("WavTokenizer", pytest.approx(0.9), 1, pytest.approx(75.0), 24000)
+    assert isinstance(build_baseline("wavtokenizer", load_config()["evaluation"]["baselines"]["wavtokenizer"],
+                                     tmp_path), WavTokenizerBaseline)
+
+
+def test_wavtokenizer_absent_and_offline_is_unavailable_fast(offline: None, tmp_path: Path) -> None:
+    with pytest.raises(BaselineUnavailable) as err:
+        WavTokenizerBaseline("wavtokenizer", {"checkpoint": None}, tmp_path / "cache").load()
+    message = str(err.value)
+    assert wavtokenizer_mod.RELEASE.url in message and "unreachable" in message
+    assert "evaluation.baselines.wavtokenizer.checkpoint" in message and str(tmp_path / "cache") in message
+
+
+def test_wavtokenizer_download_without_pinned_hash_is_cached(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                            small_wavtokenizer: tuple[Path, dict]) -> None:
+    monkeypatch.setattr(official_weights, "probe", lambda url, timeout=0: None)
+    calls = []
+
+    def fake_download(url: str, dst: str, hash_prefix: str | None = None, progress: bool = True) -> None:
+        calls.append((url, dst, hash_prefix))
+        Path(dst).write_bytes(small_wavtokenizer[0].read_bytes())
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    codec = WavTokenizerBaseline("wavtokenizer", {}, tmp_path / "cache")
+    codec.load()  # no sha256 pinned: restricted (weights-only) unpickling only, which the Lightning layout passes
+    target = tmp_path / "cache" / wavtokenizer_mod.RELEASE.filename
+    assert calls == [(wavtokenizer_mod.RELEASE.url, str(target), None)] and codec.checkpoint_path == target
+    WavTokenizerBaseline("wavtokenizer", {}, tmp_path / "cache").load()
+    assert len(calls) == 1
+
+
+def _edited(state: dict[str, torch.Tensor], edit: str) -> object:
+    state = dict(state)
+    if edit == "missing":
+        del state["backbone.convnext.0.gamma"]
+    elif edit == "shape":
+        state["backbone.embed.weight"] = torch.zeros(64, 16, 3)
+    elif edit == "frame40":
+        state["head.out.weight"] = torch.zeros(2402, 64)
+    elif edit == "uninitialised":
+        state["feature_extractor.encodec.quantizer.vq.layers.0._codebook.inited"] = torch.zeros(1)
+    elif edit == "bare":
+        return state  # a plain state dict, not the Lightning layout
+    return {"state_dict": state, "epoch": 0}
+
+
+@pytest.mark.parametrize("edit,expected", [
+    ("missing", r"(?s)not a WavTokenizer \(75 tokens/s\) state dict .*Missing key.*backbone\.convnext\.0\.gamma"),
+    ("shape", r"(?s)not a WavTokenizer \(75 tokens/s\) state dict .*size mismatch for backbone\.embed\.weight"),
+    ("frame40", r"n_fft=2400 \(hop 600, 40 tokens/s"),
+    ("uninitialised", r"codebook was never initialised"),
+    ("bare", r"not a WavTokenizer Lightning checkpoint \(expected a 'state_dict' entry"),
+    ("garbage", r"not a readable WavTokenizer checkpoint"),
+])
+def test_wavtokenizer_wrong_or_foreign_file_is_a_clear_error(small_wavtokenizer: tuple[Path, dict], tmp_path: Path,
+                                                             edit: str, expected: str) -> None:
+    path = tmp_path / "edited.ckpt"
+    if edit == "garbage":
+        path.write_bytes(b"PK\x03\x04 truncated zip")
+    else:
+        torch.save(_edited(small_wavtokenizer[1], edit), path)
+    with pytest.raises(BaselineUnavailable, match=expected) as err:
+        WavTokenizerBaseline("wavtokenizer", {"checkpoint": str(path)}, tmp_path).load()
+    assert str(path) in str(err.value)
