@@ -76,3 +76,32 @@ def test_attention_window_limits_context():
     x2[:, 9] += 10.0  # frame 9 is outside the window of frame 5
     assert torch.allclose(attn(x2)[:, 5], y[:, 5], atol=1e-5)
     assert not torch.allclose(attn(x2)[:, 8], y[:, 8], atol=1e-3)
+
+
+def test_weight_norm_convs_keep_pytorch_default_filter_scale():
+    """DAC/BigCodec's std-0.02 init is a no-op under hook-style weight norm; applying it for real
+    shrank the signal ~10x per encoder block and collapsed the VQ at initialisation."""
+    from torch import nn
+
+    from dscodec.nn.conv import WNConv1d
+
+    torch.manual_seed(0)
+    wn = WNConv1d(64, 64, 7)
+    plain = nn.Conv1d(64, 64, 7)
+    ratio = float(wn.weight.detach().std() / plain.weight.detach().std())
+    assert 0.8 < ratio < 1.25
+    assert torch.count_nonzero(wn.bias) == 0
+
+
+def test_small_encoder_passes_the_signal_at_initialisation():
+    from dscodec.models.codec import CodecModel
+    from dscodec.models.sizes import get_size
+
+    torch.manual_seed(0)
+    model = CodecModel(get_size("small"), "vq", "mirror")
+    t = torch.arange(16000) / 16000
+    wav = (0.3 * torch.sin(2 * torch.pi * (120 + 200 * t) * t) * (t * 7 % 1 > 0.3)).view(1, 1, -1)
+    with torch.no_grad():
+        hidden = model.encoder.pre(wav)
+    # time variation of the deepest conv features relative to the input (was ~6e-5 before the fix)
+    assert float(hidden.std(dim=2).mean() / wav.std()) > 1e-2

@@ -103,3 +103,20 @@ def test_rvq_stages_code_the_residual():
     residual = z - rvq.quantizers[0].decode(out.codes[:, 0])
     assert torch.equal(out.codes[:, 1], rvq.quantizers[1].encode(residual))
     assert rvq.encode(z, n_quantizers=2).shape == (2, 2, 50)
+
+
+def test_dead_codes_of_a_collapsed_codebook_are_reset_within_a_short_run():
+    """Regression: with a 0.99 usage average and a 1 %-of-uniform threshold a code needed ~460
+    unused steps to count as dead, longer than a CPU stage, so the reset never fired."""
+    torch.manual_seed(0)
+    vq = FactorizedVectorQuantizer(dim=8, codebook_size=16, codebook_dim=2, dead_code_reset=True).train()
+    z = torch.randn(1, 8, 1).expand(2, 8, 40).contiguous()  # every frame the same: one code wins
+    initial = vq.codebook.weight.detach().clone()
+    reset_at = None
+    for step in range(60):
+        vq(z)
+        changed = (vq.codebook.weight.detach() != initial).any(dim=1)
+        if int(changed.sum()) > 1:  # more than the winning code (moved by nothing here) was re-seeded
+            reset_at = step
+            break
+    assert reset_at is not None and reset_at >= 10  # not at once: a code must first stay unused a while

@@ -33,7 +33,7 @@ class ModelSize:
     pq_codebook_dim: int = 8                       # [ours] per-group projection dim (as the VQ)
     commitment_weight: float = 0.25                # [BigCodec]
     codebook_weight: float = 1.0                   # [BigCodec]
-    dead_code_reset: bool = False                  # [ours] off: L2-normalised lookup keeps usage high
+    dead_code_reset: bool = False                  # [ours] off as in the paper; configs/default.yaml turns it on
     transformer_layers: int = 1                    # [paper] "a Transformer block"
     transformer_heads: int = 16                    # [ours] head dim 64
     transformer_ffn_dim: int = 2816                # [ours] LLaMA rule: 8/3 * 1024 rounded up to 256

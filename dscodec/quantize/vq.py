@@ -11,7 +11,7 @@ with the straight-through estimator. Losses (van den Oord et al., 2017):
 `stats` carries what the paper's Figure 2 plots (the VQ loss, and the MSE between the
 quantizer's input and output in latent space) plus codebook health: perplexity, the
 fraction of codes used in the batch, and the fraction of "dead" codes whose running
-usage fell below 1 % of uniform.
+usage fell below 10 % of uniform.
 """
 from __future__ import annotations
 
@@ -23,8 +23,12 @@ from torch import nn
 
 from dscodec.nn.conv import WNConv1d
 
-USAGE_DECAY = 0.99  # running code-usage average (only for the dead-code statistic / reset)
-DEAD_FRACTION_OF_UNIFORM = 0.01
+# Running code-usage average (for the dead-code statistic and the optional reset). A window of
+# ~20 updates and a threshold of 10 % of uniform let a code that stopped being chosen count as
+# dead after ~45 steps; the earlier 0.99 / 1 % needed ~460 steps, longer than a whole CPU stage,
+# so the reset never fired in the runs that needed it most.
+USAGE_DECAY = 0.95
+DEAD_FRACTION_OF_UNIFORM = 0.1
 
 
 def _full_precision(z: torch.Tensor) -> torch.autocast:
