@@ -135,11 +135,16 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def git_commit() -> str:
-    """HEAD of the checkout the package runs from (+ "-dirty" with local changes)."""
+    """HEAD of the checkout the package runs from (+ "-dirty" with local changes).
+
+    `reports/` is left out of the check: it holds the committed outputs of the default run,
+    which that run itself rewrites, so counting it would mark every report it builds dirty.
+    """
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
                               timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports"],
+                               cwd=REPO_ROOT,
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unavailable: not a git checkout"
