@@ -11,14 +11,26 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from dscodec.errors import DSCodecError
+from dscodec.errors import AudioError, DSCodecError
 
 SAMPLE_RATE = 16000
 
 
 class BaselineUnavailable(DSCodecError):
     """Weights, package or system tool missing; the message is the reason shown in reports."""
+
+
+def checked_waveform(name: str, wav: np.ndarray) -> torch.Tensor:
+    """The runner's mono 16 kHz waveform as a float32 tensor [T], refused with a clear error when it
+    is empty, multi-channel or non-finite (a neural codec would otherwise return garbage silently)."""
+    x = torch.as_tensor(np.asarray(wav, dtype=np.float32))
+    if x.ndim != 1 or x.numel() == 0:
+        raise AudioError(f"{name}: expected a non-empty mono waveform [T], got shape {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise AudioError(f"{name}: waveform contains NaN or infinite samples")
+    return x
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dscodec.errors import AudioError
 from dscodec.evaluate.baselines import official_weights as ow
-from dscodec.evaluate.baselines.base import SAMPLE_RATE, BaselineUnavailable, CodecInfo, Reconstructor
+from dscodec.evaluate.baselines.base import (
+    SAMPLE_RATE, BaselineUnavailable, CodecInfo, Reconstructor, checked_waveform,
+)
 from dscodec.evaluate.baselines.bigcodec_model import DECODER_KWARGS, ENCODER_KWARGS, CodecDecoder, CodecEncoder
 
 RELEASE = ow.Release(
@@ -83,11 +84,7 @@ class BigCodecBaseline(Reconstructor):
         if self.encoder is None or self.decoder is None:
             self.load()
         assert self.encoder is not None and self.decoder is not None
-        x = torch.as_tensor(np.asarray(wav, dtype=np.float32))
-        if x.ndim != 1 or x.numel() == 0:
-            raise AudioError(f"{self.name}: expected a non-empty mono waveform [T], got shape {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
-            raise AudioError(f"{self.name}: waveform contains NaN or infinite samples")
+        x = checked_waveform(self.name, wav)
         assert NATIVE_RATE == SAMPLE_RATE
         hop = _hop()
         padded = F.pad(x, (0, hop - x.numel() % hop))[None, None]

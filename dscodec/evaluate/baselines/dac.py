@@ -32,9 +32,11 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from dscodec.errors import AudioError, ConfigError
+from dscodec.errors import ConfigError
 from dscodec.evaluate.baselines import official_weights as ow
-from dscodec.evaluate.baselines.base import SAMPLE_RATE, BaselineUnavailable, CodecInfo, Reconstructor
+from dscodec.evaluate.baselines.base import (
+    SAMPLE_RATE, BaselineUnavailable, CodecInfo, Reconstructor, checked_waveform,
+)
 from dscodec.evaluate.baselines.dac_model import DAC, DAC_16KHZ_KWARGS
 
 RELEASE = ow.Release(
@@ -108,11 +110,7 @@ class DACBaseline(Reconstructor):
         if self.model is None:
             self.load()
         assert self.model is not None
-        x = torch.as_tensor(np.asarray(wav, dtype=np.float32))
-        if x.ndim != 1 or x.numel() == 0:
-            raise AudioError(f"{self.name}: expected a non-empty mono waveform [T], got shape {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
-            raise AudioError(f"{self.name}: waveform contains NaN or infinite samples")
+        x = checked_waveform(self.name, wav)
         assert NATIVE_RATE == SAMPLE_RATE  # no resampling needed for the 16 kHz model
         y, _ = self.model(x[None, None], self.n_codebooks)
         return y[0, 0].numpy().astype(np.float32)

@@ -33,9 +33,10 @@ import numpy as np
 import torch
 
 from dscodec.audio import resample
-from dscodec.errors import AudioError
 from dscodec.evaluate.baselines import official_weights as ow
-from dscodec.evaluate.baselines.base import SAMPLE_RATE, BaselineUnavailable, CodecInfo, Reconstructor
+from dscodec.evaluate.baselines.base import (
+    SAMPLE_RATE, BaselineUnavailable, CodecInfo, Reconstructor, checked_waveform,
+)
 from dscodec.evaluate.baselines.wavtokenizer_model import WAVTOKENIZER_75_KWARGS, WavTokenizer
 
 RELEASE = ow.Release(
@@ -112,11 +113,7 @@ class WavTokenizerBaseline(Reconstructor):
         if self.model is None:
             self.load()
         assert self.model is not None
-        x = torch.as_tensor(np.asarray(wav, dtype=np.float32))
-        if x.ndim != 1 or x.numel() == 0:
-            raise AudioError(f"{self.name}: expected a non-empty mono waveform [T], got shape {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
-            raise AudioError(f"{self.name}: waveform contains NaN or infinite samples")
+        x = checked_waveform(self.name, wav)
         x24 = resample(x, SAMPLE_RATE, NATIVE_RATE)
         y24, _codes = self.model(x24[None])
         y = resample(y24[0], NATIVE_RATE, SAMPLE_RATE)[: x.numel()]
