@@ -26,9 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from dscodec.evaluate.baselines import official_weights as ow
-from dscodec.evaluate.baselines.base import (
-    SAMPLE_RATE, BaselineUnavailable, CodecInfo, Reconstructor, checked_waveform,
-)
+from dscodec.evaluate.baselines.base import SAMPLE_RATE, BaselineUnavailable, CodecInfo
 from dscodec.evaluate.baselines.bigcodec_model import DECODER_KWARGS, ENCODER_KWARGS, CodecDecoder, CodecEncoder
 
 RELEASE = ow.Release(
@@ -46,14 +44,11 @@ def _hop() -> int:
     return math.prod(ENCODER_KWARGS["up_ratios"])
 
 
-class BigCodecBaseline(Reconstructor):
+class BigCodecBaseline(ow.OfficialWeightsBaseline):
     """BigCodec; ``spec``: optional ``checkpoint`` and ``sha256``."""
 
     def __init__(self, name: str, spec: Mapping[str, Any], cache_dir: str | Path) -> None:
-        self.name = name
-        self.spec = dict(spec)
-        self.cache_dir = Path(cache_dir)
-        self.checkpoint_path: Path | None = None
+        super().__init__(name, spec, cache_dir)
         self.encoder: CodecEncoder | None = None
         self.decoder: CodecDecoder | None = None
 
@@ -81,10 +76,8 @@ class BigCodecBaseline(Reconstructor):
 
     @torch.inference_mode()
     def reconstruct(self, wav: np.ndarray) -> np.ndarray:
-        if self.encoder is None or self.decoder is None:
-            self.load()
+        x = self.loaded_and_checked(wav)
         assert self.encoder is not None and self.decoder is not None
-        x = checked_waveform(self.name, wav)
         assert NATIVE_RATE == SAMPLE_RATE
         hop = _hop()
         padded = F.pad(x, (0, hop - x.numel() % hop))[None, None]

@@ -34,9 +34,7 @@ import torch
 
 from dscodec.errors import ConfigError
 from dscodec.evaluate.baselines import official_weights as ow
-from dscodec.evaluate.baselines.base import (
-    SAMPLE_RATE, BaselineUnavailable, CodecInfo, Reconstructor, checked_waveform,
-)
+from dscodec.evaluate.baselines.base import SAMPLE_RATE, BaselineUnavailable, CodecInfo
 from dscodec.evaluate.baselines.dac_model import DAC, DAC_16KHZ_KWARGS
 
 RELEASE = ow.Release(
@@ -65,18 +63,15 @@ def build_dac(kwargs: Mapping[str, Any]) -> DAC:
     return DAC(**{k: v for k, v in kwargs.items() if k in accepted})
 
 
-class DACBaseline(Reconstructor):
+class DACBaseline(ow.OfficialWeightsBaseline):
     """DAC 16 kHz; ``spec``: ``n_codebooks`` (1..12), optional ``checkpoint`` and ``sha256``."""
 
     def __init__(self, name: str, spec: Mapping[str, Any], cache_dir: str | Path) -> None:
-        self.name = name
-        self.spec = dict(spec)
-        self.cache_dir = Path(cache_dir)
+        super().__init__(name, spec, cache_dir)
         n = self.spec.get("n_codebooks")
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CODEBOOKS:
             raise ConfigError(f"evaluation.baselines.{name}.n_codebooks: an integer 1..{MAX_CODEBOOKS}, got {n!r}")
         self.n_codebooks = n
-        self.checkpoint_path: Path | None = None
         self.model: DAC | None = None
 
     @property
@@ -107,10 +102,8 @@ class DACBaseline(Reconstructor):
 
     @torch.inference_mode()
     def reconstruct(self, wav: np.ndarray) -> np.ndarray:
-        if self.model is None:
-            self.load()
+        x = self.loaded_and_checked(wav)
         assert self.model is not None
-        x = checked_waveform(self.name, wav)
         assert NATIVE_RATE == SAMPLE_RATE  # no resampling needed for the 16 kHz model
         y, _ = self.model(x[None, None], self.n_codebooks)
         return y[0, 0].numpy().astype(np.float32)

@@ -22,8 +22,27 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from dscodec.evaluate.baselines.base import BaselineUnavailable
+from dscodec.evaluate.baselines.base import BaselineUnavailable, Reconstructor, checked_waveform
 from dscodec.evaluate.baselines.encodec_codec import probe  # TCP probe with a timeout (no hanging offline)
+
+
+class OfficialWeightsBaseline(Reconstructor):
+    """What every released-weights loader keeps: its config ``spec`` (``checkpoint``, ``sha256``),
+    the cache for downloads, and the file actually loaded (named in the report). Weights load
+    lazily on the first utterance, so a baseline that is never run costs nothing; ``load()`` sets
+    ``checkpoint_path`` last, which is therefore the "loaded" flag."""
+
+    def __init__(self, name: str, spec: Mapping[str, Any], cache_dir: str | Path) -> None:
+        self.name = name
+        self.spec = dict(spec)
+        self.cache_dir = Path(cache_dir)
+        self.checkpoint_path: Path | None = None
+
+    def loaded_and_checked(self, wav: Any) -> torch.Tensor:
+        """Load the weights if not yet done, then the checked mono waveform as a tensor [T]."""
+        if self.checkpoint_path is None:
+            self.load()
+        return checked_waveform(self.name, wav)
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,7 @@ import torch
 
 from dscodec.audio import resample
 from dscodec.evaluate.baselines import official_weights as ow
-from dscodec.evaluate.baselines.base import (
-    SAMPLE_RATE, BaselineUnavailable, CodecInfo, Reconstructor, checked_waveform,
-)
+from dscodec.evaluate.baselines.base import SAMPLE_RATE, BaselineUnavailable, CodecInfo
 from dscodec.evaluate.baselines.wavtokenizer_model import WAVTOKENIZER_75_KWARGS, WavTokenizer
 
 RELEASE = ow.Release(
@@ -58,14 +56,11 @@ def generator_state(state: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in state.items() if isinstance(k, str) and k.startswith(GENERATOR_PREFIXES)}
 
 
-class WavTokenizerBaseline(Reconstructor):
+class WavTokenizerBaseline(ow.OfficialWeightsBaseline):
     """WavTokenizer-small, 75 tokens/s; ``spec``: optional ``checkpoint`` and ``sha256``."""
 
     def __init__(self, name: str, spec: Mapping[str, Any], cache_dir: str | Path) -> None:
-        self.name = name
-        self.spec = dict(spec)
-        self.cache_dir = Path(cache_dir)
-        self.checkpoint_path: Path | None = None
+        super().__init__(name, spec, cache_dir)
         self.model: WavTokenizer | None = None
 
     @property
@@ -110,10 +105,8 @@ class WavTokenizerBaseline(Reconstructor):
 
     @torch.inference_mode()
     def reconstruct(self, wav: np.ndarray) -> np.ndarray:
-        if self.model is None:
-            self.load()
+        x = self.loaded_and_checked(wav)
         assert self.model is not None
-        x = checked_waveform(self.name, wav)
         x24 = resample(x, SAMPLE_RATE, NATIVE_RATE)
         y24, _codes = self.model(x24[None])
         y = resample(y24[0], NATIVE_RATE, SAMPLE_RATE)[: x.numel()]
