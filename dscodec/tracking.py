@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import urlparse
 
-from dscodec.config import REPO_ROOT, tracking_uri, use_tracking_uri
+from dscodec.config import REPO_ROOT, use_tracking_uri
 
 T = TypeVar("T")
 

@@ -2,8 +2,6 @@
 kept decoder weights, re-initialised discriminators; and the ablation systems."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
