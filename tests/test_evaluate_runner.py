@@ -202,7 +202,9 @@ def test_dscodec_job_writes_scores_summary_and_audio(cfg, manifest, checkpoint, 
     assert list(scores.columns) == runner.BASE_COLUMNS + METRIC_COLUMNS
     assert list(scores["id"]) == ids and list(scores["speaker"]) == ["spk0", "spk1", "spk0"]
     assert scores["duration_s"].tolist() == pytest.approx(LENGTHS_S[:3])
-    assert scores["delay_samples"].tolist() == [0, 0, 0]
+    assert scores["delay_samples"].tolist() == [0, 0, 0]          # DS-Codec is delay-free: trimmed, never shifted
+    assert scores["delay_method"].tolist() == ["trim"] * 3
+    assert summary["alignment"]["window"] is None and summary["alignment"]["methods"] == {"trim": 3}
     for utt, n in zip(ids, LENGTHS):
         audio, sr = sf.read(out / "audio" / f"{utt}.flac")
         assert sr == SR and audio.size == n
@@ -259,12 +261,35 @@ def test_baseline_delay_is_compensated(cfg, manifest, tmp_path):
                               metrics=[AbsDiff()], manifest=manifest, log_mlflow=False)
     scores = pd.read_parquet(out / "scores.parquet")
     assert scores["delay_samples"].tolist() == [Delayed.DELAY] * 3  # reconstruction lags by 37 samples
+    assert scores["delay_method"].tolist() == ["waveform"] * 3      # sample-exact: the waveform is kept
+    assert summary["alignment"]["window"] == [0, runner.MAX_SHIFT]  # declares no delay: causal search
     refs = [sf.read(p, dtype="float32")[0] for p in read_manifest(manifest)["path"][:3]]
     # after alignment the only difference left is the 0.9 gain
     for value, ref in zip(scores["absdiff"], refs):
         assert value == pytest.approx(0.1 * np.mean(np.abs(ref)), rel=0.05)
     assert summary["info"]["bitrate_kbps"] == 2.0 and summary["info"]["bitrate_source"] == "nominal"
     assert summary["label"] == "Delayed (test)"
+
+
+class Leads(Delayed):
+    """Output 40 samples *before* its input: impossible for a causal codec."""
+
+    def reconstruct(self, wav):
+        return (0.9 * wav[40:]).astype(np.float32)
+
+
+def test_a_lag_outside_the_window_is_a_failure_not_a_clamped_score(cfg, manifest, tmp_path):
+    with pytest.raises(runner.EvaluationError, match="alignment failed.*outside the search window"):
+        runner.evaluate(cfg, Leads(), "librispeech_test", tmp_path / "out", system="leads", kind="baseline",
+                        metrics=[AbsDiff()], manifest=manifest, log_mlflow=False)
+
+
+def test_the_dscodec_aligner_never_shifts(checkpoint, cfg):
+    recon = DSCodecReconstructor.from_config(cfg, "ds_codec_vq", 2)
+    recon.load()
+    wav = (0.1 * np.random.default_rng(2).standard_normal(9000)).astype(np.float32)
+    ref_a, deg_a, delay, method = runner.make_aligner("dscodec", recon)(wav, recon.reconstruct(wav))
+    assert (delay, method) == (0, "trim") and ref_a.size == deg_a.size == wav.size
 
 
 def test_unavailable_baseline_is_reported_not_run(cfg, manifest, tmp_path):

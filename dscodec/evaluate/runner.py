@@ -45,9 +45,9 @@ TESTSETS: dict[str, tuple[str, str]] = {
 }
 KINDS = ("dscodec", "baseline", "ground_truth")
 
-BASE_COLUMNS = ["id", "speaker", "duration_s", "delay_samples"]
+BASE_COLUMNS = ["id", "speaker", "duration_s", "delay_samples", "delay_method"]
 MAX_FAILURE_MESSAGES = 5
-MAX_SHIFT = 1600            # 100 ms at 16 kHz: the largest codec delay searched by cross-correlation
+MAX_SHIFT = 1600            # 100 ms at 16 kHz: the largest delay searched for a codec that declares none
 RECONSTRUCT_CHUNK = 8       # utterances handed to a reconstructor that batches (equal lengths only)
 NOT_APPLICABLE_TO_REFERENCES = ("not applicable to the references: an intrusive metric would compare "
                                 "each reference with itself")
@@ -302,6 +302,7 @@ def _empty_scores(columns: list[str]) -> pd.DataFrame:
     frame["id"] = frame["id"].astype(str)
     frame["speaker"] = frame["speaker"].astype(str)
     frame["delay_samples"] = frame["delay_samples"].astype("Int64")
+    frame["delay_method"] = frame["delay_method"].astype(object)
     return frame
 
 
@@ -372,22 +373,53 @@ def _metric_entries(statuses: list[dict[str, Any]], skipped: dict[str, str], sco
     return entries
 
 
-def _aligner(kind: str) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, int]]:
-    """Baselines may add a codec delay: compensate by cross-correlation. DS-Codec (and the
-    references) are delay-free by construction: only trim to a common length.
-    Imported once per job, so a missing module stops the job instead of failing every utterance."""
-    from dscodec.evaluate.align import align, match_length
+@dataclass(frozen=True)
+class Aligner:
+    """Delay compensation of one job. Baselines may add a codec delay: it is estimated within
+    `window` (around the codec's declared `nominal` delay, else [0, MAX_SHIFT]: a causal codec's
+    output cannot precede its input), phase-blind first, sample-exact where the waveform allows
+    (dscodec/evaluate/align.py). DS-Codec and the references are delay-free by construction
+    (`window` None): only trimmed to a common length, delay 0, method "trim"."""
 
-    if kind == "baseline":
-        def compensate(ref: np.ndarray, deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-            ref_a, deg_a, delay = align(ref, deg, max_shift=MAX_SHIFT)
-            return ref_a, deg_a, int(delay)
-        return compensate
+    window: tuple[int, int] | None
+    nominal: int | None = None
 
-    def trim(ref: np.ndarray, deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        ref_a, deg_a = match_length(ref, deg)
-        return ref_a, deg_a, 0
-    return trim
+    def __call__(self, ref: np.ndarray, deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, str]:
+        """(ref_aligned, deg_aligned, delay_samples, method); AlignmentError when the best lag is off the window."""
+        from dscodec.evaluate.align import estimate, match_length, shift
+
+        if self.window is None:
+            ref_a, deg_a = match_length(ref, deg)
+            return ref_a, deg_a, 0, "trim"
+        found = estimate(ref, deg, self.window, default=self.nominal)
+        ref_a, deg_a = shift(ref, deg, found.lag)
+        return ref_a, deg_a, found.lag, found.method
+
+    def describe(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """summary["alignment"]: the window searched and the lags used (per utterance: scores.parquet)."""
+        delays = [int(r["delay_samples"]) for r in rows if r.get("delay_samples") is not None]
+        methods: dict[str, int] = {}
+        for r in rows:
+            if r.get("delay_method"):
+                methods[r["delay_method"]] = methods.get(r["delay_method"], 0) + 1
+        return {"window": list(self.window) if self.window else None, "nominal_delay_samples": self.nominal,
+                "methods": methods,
+                "delay_samples": ({"min": min(delays), "median": float(np.median(delays)), "max": max(delays)}
+                                  if delays else None)}
+
+
+def make_aligner(kind: str, reconstructor: Reconstructor) -> Aligner:
+    """The aligner for a (loaded) reconstructor; imports align once per job, so a missing module
+    stops the job instead of failing every utterance."""
+    from dscodec.evaluate.align import search_window
+
+    if kind != "baseline":
+        return Aligner(None)
+    try:
+        nominal = reconstructor.info.nominal_delay_samples
+    except Exception:  # noqa: BLE001 - a reconstructor that cannot describe itself declares nothing
+        nominal = None
+    return Aligner(search_window(nominal, MAX_SHIFT), nominal)
 
 
 def _reconstruct_chunk(reconstructor: Reconstructor, wavs: list[np.ndarray]) -> list[np.ndarray | BaseException]:
@@ -518,7 +550,7 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
     # compare a signal with itself, so (as in the paper's tables) they are not computed for it.
     skipped = {m.name: NOT_APPLICABLE_TO_REFERENCES for m in metrics if kind == "ground_truth" and m.intrusive}
     to_score = [m for m in metrics if m.name not in skipped]
-    aligner = _aligner(kind)
+    aligner = make_aligner(kind, reconstructor)
     scorer = Scorer(to_score, workers, log)
     audio_dir = out_dir / "audio"
     save = kind != "ground_truth"   # the references already lie on disk
@@ -574,7 +606,7 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
                 index = first + offset
                 ref = refs[offset]
                 record: dict[str, Any] = {"id": str(row["id"]), "speaker": str(row["speaker"]),
-                                          "duration_s": None, "delay_samples": None}
+                                          "duration_s": None, "delay_samples": None, "delay_method": None}
                 tally.rows[index] = record
                 if not isinstance(ref, BaseException):
                     record["duration_s"] = ref.size / SAMPLE_RATE
@@ -593,12 +625,12 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
                 if save:
                     save_audio(audio_dir / f"{record['id']}.flac", deg, SAMPLE_RATE)
                 try:
-                    ref_a, deg_a, delay = aligner(ref, deg)
-                except Exception as err:  # noqa: BLE001 - counted, never scored with a stand-in
+                    ref_a, deg_a, delay, method = aligner(ref, deg)
+                except Exception as err:  # noqa: BLE001 - counted, never scored at a lag known to be wrong
                     _fail_all(tally, to_score, index, f"alignment failed: {type(err).__name__}: {err}")
                     done += 1
                     continue
-                record["delay_samples"] = delay
+                record["delay_samples"], record["delay_method"] = delay, method
                 future = scorer.submit(index, ref_a, deg_a)
                 pending[future] = (index, ref_a, deg_a)
                 while len(pending) >= 2 * scorer.workers + 2:
@@ -632,6 +664,7 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
         "n_utterances": n_total,
         "info": _info_dict(reconstructor, kind),
         "metrics": _metric_entries(statuses, skipped, frame, tally, higher),
+        "alignment": aligner.describe(ordered),
         "reconstruction_failures": len(tally.reconstruction_failures),
         "reconstruction_failure_messages": tally.reconstruction_failures[:MAX_FAILURE_MESSAGES],
         "utterances_per_s": n_total / elapsed if elapsed > 0 else None,

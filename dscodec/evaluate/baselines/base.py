@@ -42,6 +42,10 @@ class CodecInfo:
     tokens_per_second: float | None     # None for classical codecs
     n_codebooks: int | None             # "Nq" in Table 1; None for classical codecs
     native_sample_rate: int             # the codec's own rate; reconstructions are resampled to 16 kHz
+    # Delay (samples at 16 kHz) the codec is known to add, e.g. Codec2's analysis window. The
+    # runner then searches only around it (dscodec/evaluate/align.py: search_window); None =
+    # unknown, searched over [0, 100 ms] as for any causal codec.
+    nominal_delay_samples: int | None = None
 
 
 class Reconstructor(ABC):

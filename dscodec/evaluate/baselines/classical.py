@@ -13,12 +13,16 @@ dependency for no gain here. Both tool sets come from Debian (``make system-deps
 ``opus-tools`` and ``codec2`` packages); without them ``load()`` raises
 :class:`BaselineUnavailable` and the reports list the codec as *not run*.
 
-Delays, measured on speech with the tools above (libopus 1.3.1, opus-tools 0.2, codec2 1.0.5):
+Delays, measured on speech with the tools above (libopus 1.3.1, opus-tools 0.2, codec2 1.0.5),
+declared in ``CodecInfo.nominal_delay_samples`` so that the runner searches around them:
 * Opus: none. The encoder's look-ahead is stored as pre-skip in the Ogg header and ``opusdec``
   drops it (and the end padding, via the final granule position): output and input have the
-  same length and a cross-correlation lag of 0.
-* Codec2: about 20 ms (140-170 samples at 8 kHz) that the decoder does not remove; we pad the
-  input by one frame so that nothing is cut off, and the runner aligns by cross-correlation.
+  same length and a waveform cross-correlation lag of 0-1 samples.
+* Codec2: about 20 ms (320 samples at 16 kHz) that the decoder does not remove; we pad the
+  input by one frame so that nothing is cut off. Codec2 resynthesises the phase, so its
+  waveform cross-correlation has no real peak (normalised maxima 0.1-0.3 at random lags);
+  spectral-envelope alignment (dscodec/evaluate/align.py) measures 300-340 samples on
+  espeak-ng speech in both modes.
 """
 from __future__ import annotations
 
@@ -194,7 +198,7 @@ class OpusCodec(_ToolCodec):
         kbps = self.bitrate / 1000
         # Ogg Opus runs on a 48 kHz clock (RFC 7845); opusenc/opusdec convert from/to 16 kHz.
         return CodecInfo(label=f"Opus ({kbps:g} kbps)", bitrate_kbps=kbps, tokens_per_second=None,
-                         n_codebooks=None, native_sample_rate=48000)
+                         n_codebooks=None, native_sample_rate=48000, nominal_delay_samples=0)
 
     def load(self) -> None:
         for tool in ("opusenc", "opusdec", "opusinfo"):
@@ -237,12 +241,14 @@ class Codec2Codec(_ToolCodec):
     only when the file name ends in ``.c2``), so its size is exactly the codec payload.
     c2enc drops a trailing partial frame, so the input is zero-padded to whole frames plus one
     frame, which also flushes the codec's ~20 ms delay; the output is therefore a little longer
-    than the input and delayed (see the module docstring), and the runner aligns it.
+    than the input and delayed (see the module docstring), and the runner aligns it on the
+    spectral envelope around the declared 320 samples.
     """
 
     # mode -> frame duration in ms (codec2 1.0 `c2enc` usage; 450/450PWB need special builds)
     FRAME_MS = {"3200": 20, "2400": 20, "1600": 40, "1400": 40, "1300": 40, "1200": 40, "700C": 40}
     RATE = 8000
+    DELAY_SAMPLES = 320   # 20 ms at 16 kHz, every mode (see the module docstring)
 
     def __init__(self, name: str, spec: Mapping[str, Any], cache_dir: str | Path | None = None) -> None:
         super().__init__(name, spec, cache_dir)
@@ -256,7 +262,7 @@ class Codec2Codec(_ToolCodec):
     def info(self) -> CodecInfo:
         kbps = int(self.mode.rstrip("C")) / 1000
         return CodecInfo(label=f"Codec2 ({kbps:g} kbps)", bitrate_kbps=kbps, tokens_per_second=None,
-                         n_codebooks=None, native_sample_rate=self.RATE)
+                         n_codebooks=None, native_sample_rate=self.RATE, nominal_delay_samples=self.DELAY_SAMPLES)
 
     def load(self) -> None:
         for tool in ("c2enc", "c2dec"):
