@@ -25,8 +25,10 @@ from dscodec.models.checkpoint import save_checkpoint_for_inference
 from test_train_fixtures import tiny_config
 
 SR = 16000
-LENGTHS = [8160, 13283, 13283, 14400]   # samples: 4 files, max_utterances=3 keeps the first three; two share a length
-LENGTHS_S = [n / 16000 for n in LENGTHS]
+LENGTHS = [8160, 14400, 13283, 13283]   # samples of the 4 files (speakers spk0, spk1, spk0, spk1)
+# max_utterances=3 with subset_seed 0 draws files 0, 2 (spk0) and 3 (spk1): the short one first, two share a length
+SELECTED = [0, 2, 3]
+LENGTHS_S = [LENGTHS[i] / 16000 for i in SELECTED]
 SHORT = 0.6 * SR
 
 
@@ -182,6 +184,18 @@ def test_mean_ci95_on_known_numbers():
     assert runner.mean_ci95([]) == (None, None)
 
 
+def test_evaluated_subset_spans_speakers_and_is_recorded(cfg, manifest, tmp_path):
+    """max_utterances=3 on a manifest of 2 speakers: both are scored, and summary.json says which."""
+    rows, drawn = runner.load_testset(manifest, 3, runner.subset_seed(cfg))
+    assert [read_manifest(manifest)["id"][i] for i in SELECTED] == list(rows["id"])
+    assert drawn["speakers"] == {"spk0": 2, "spk1": 1} and drawn["manifest_utterances"] == 4
+    summary = runner.evaluate(cfg, Identity(), "librispeech_test", tmp_path / "out", system="identity",
+                              kind="baseline", metrics=[AbsDiff()], manifest=manifest, log_mlflow=False)
+    assert summary["subset"] == {**drawn, "seed": 0} and summary["provenance"]["subset_seed"] == 0
+    cfg = {**cfg, "evaluation": {**cfg["evaluation"], "subset_seed": None}, "seed": 5}
+    assert runner.subset_seed(cfg) == 5   # null: the config's top-level seed
+
+
 def test_checkpoint_and_label_of_a_shared_stage1(cfg):
     root = Path(cfg["results_dir"])
     assert checkpoint_path(cfg, "ds_codec_pq_2t", 1) == root / "models/ds_codec_pq/stage1/ckpt.pt"
@@ -197,15 +211,15 @@ def test_dscodec_job_writes_scores_summary_and_audio(cfg, manifest, checkpoint, 
     run_dscodec(cfg, manifest, out)
     scores = pd.read_parquet(out / "scores.parquet")
     summary = json.loads((out / "summary.json").read_text())
-    ids = list(read_manifest(manifest)["id"][:3])
+    ids = [read_manifest(manifest)["id"][i] for i in SELECTED]
 
     assert list(scores.columns) == runner.BASE_COLUMNS + METRIC_COLUMNS
-    assert list(scores["id"]) == ids and list(scores["speaker"]) == ["spk0", "spk1", "spk0"]
-    assert scores["duration_s"].tolist() == pytest.approx(LENGTHS_S[:3])
+    assert list(scores["id"]) == ids and list(scores["speaker"]) == ["spk0", "spk0", "spk1"]
+    assert scores["duration_s"].tolist() == pytest.approx(LENGTHS_S)
     assert scores["delay_samples"].tolist() == [0, 0, 0]          # DS-Codec is delay-free: trimmed, never shifted
     assert scores["delay_method"].tolist() == ["trim"] * 3
     assert summary["alignment"]["window"] is None and summary["alignment"]["methods"] == {"trim": 3}
-    for utt, n in zip(ids, LENGTHS):
+    for utt, n in zip(ids, (LENGTHS[i] for i in SELECTED)):
         audio, sr = sf.read(out / "audio" / f"{utt}.flac")
         assert sr == SR and audio.size == n
 
@@ -230,8 +244,8 @@ def test_dscodec_job_writes_scores_summary_and_audio(cfg, manifest, checkpoint, 
 
     # bitrate measured from the .dsc bytes: 6-bit tokens (tiny codebook of 64), ceil(T/200) tokens, byte padding
     info = summary["info"]
-    frames = [math.ceil(n / 200) for n in LENGTHS[:3]]
-    expected = sum(8 * math.ceil(n * 6 / 8) for n in frames) / sum(LENGTHS_S[:3]) / 1000
+    frames = [math.ceil(LENGTHS[i] / 200) for i in SELECTED]
+    expected = sum(8 * math.ceil(n * 6 / 8) for n in frames) / sum(LENGTHS_S) / 1000
     assert info["bitrate_kbps"] == pytest.approx(expected) and info["bitrate_kbps"] > info["nominal_bitrate_kbps"]
     assert info["nominal_bitrate_kbps"] == pytest.approx(0.48)
     assert (info["tokens_per_second"], info["n_codebooks"]) == (80.0, 1)
@@ -263,7 +277,7 @@ def test_baseline_delay_is_compensated(cfg, manifest, tmp_path):
     assert scores["delay_samples"].tolist() == [Delayed.DELAY] * 3  # reconstruction lags by 37 samples
     assert scores["delay_method"].tolist() == ["waveform"] * 3      # sample-exact: the waveform is kept
     assert summary["alignment"]["window"] == [0, runner.MAX_SHIFT]  # declares no delay: causal search
-    refs = [sf.read(p, dtype="float32")[0] for p in read_manifest(manifest)["path"][:3]]
+    refs = [sf.read(read_manifest(manifest)["path"][i], dtype="float32")[0] for i in SELECTED]
     # after alignment the only difference left is the 0.9 gain
     for value, ref in zip(scores["absdiff"], refs):
         assert value == pytest.approx(0.1 * np.mean(np.abs(ref)), rel=0.05)

@@ -16,6 +16,9 @@ from dscodec.report import build, plan
 from dscodec.report.collect import mean_ci95
 
 COLUMNS = ["pesq_wb", "pesq_nb", "stoi", "vuv_f1", "speaker_sim", "dnsmos_ovrl"]
+# as dscodec/evaluate/subset.py describes a draw of 6 of 40 utterances over three speakers
+SUBSET = {"seed": 0, "max_utterances": 6, "manifest_utterances": 40, "utterances": 6,
+          "speakers": {"1089": 2, "121": 2, "237": 2}}
 
 
 def _cfg(tmp_path: Path) -> dict:
@@ -43,7 +46,8 @@ def _write_eval(cfg: dict, entity: plan.Entity, ids: list[str], rng: np.random.G
                for c in COLUMNS}
     metrics["utmos"] = {"unavailable": "utmos22_strong not available: no network"}
     summary = {"status": "ok", "label": entity.name, "n_utterances": len(ids),
-               "info": {"bitrate_kbps": kbps, "tokens_per_second": 80, "n_codebooks": 1}, "metrics": metrics}
+               "info": {"bitrate_kbps": kbps, "tokens_per_second": 80, "n_codebooks": 1}, "metrics": metrics,
+               "subset": SUBSET}
     (folder / "summary.json").write_text(json.dumps(summary))
     for i in ids:
         sf.write(folder / "audio" / f"{i}.flac", rng.uniform(-0.1, 0.1, 8000).astype(np.float32), 16000)
@@ -93,6 +97,10 @@ def test_table1_cells_are_recomputed_from_scores_with_paper_values(evaluated: di
     md = next(p for p in paths if p.suffix == ".md").read_text()
     assert "not run" in md and "unavailable" in md and "(paper)" in md
     assert "Spk-Sim computed by: model-of-speaker_sim" in md
+    # the footer names the speakers scored and how many utterances each (issue 11: it said "first 6")
+    assert ("6 of 40 utterances drawn with seed 0, stratified over speakers: 3 speakers "
+            "(1089 ×2, 121 ×2, 237 ×2)") in md
+    assert "first 6" not in md
     tex = next(p for p in paths if p.suffix == ".tex").read_text()
     assert "\\toprule" in tex and "\\bottomrule" in tex and "$\\pm$" in tex
 
@@ -103,6 +111,7 @@ def test_bitrate_figure_and_listening_page(evaluated: dict) -> None:
     [index] = build.build_target(evaluated, "listen")
     page = index.read_text()
     assert page.count("<audio") >= 5 and "dac_1cb: not run" in page  # listed, not shown as a column
+    assert "3 speakers (1089 ×2, 121 ×2, 237 ×2)" in page
     media = list((index.parent / "media").iterdir())
     assert any(m.suffix == ".png" for m in media) and any(m.suffix == ".flac" for m in media)
 

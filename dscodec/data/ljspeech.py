@@ -60,8 +60,8 @@ def read_corpus(directory: Path) -> tuple[list[Candidate], list[BadItem]]:
 def draw_eval(manifest: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     """`n` utterances drawn without replacement with `seed` (capped at what exists).
 
-    The rows keep the draw order, so any prefix (e.g. `evaluation.max_utterances`) is itself
-    a uniform random subset.
+    The rows keep the draw order, so any prefix is itself a uniform random subset (a capped
+    evaluation draws its own seeded sample of these rows: dscodec/evaluate/subset.py).
     """
     rng = np.random.default_rng(seed)
     ordered = manifest.sort_values("id", kind="stable").reset_index(drop=True)

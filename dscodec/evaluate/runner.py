@@ -1,6 +1,7 @@
 """One evaluation job: a system (or baseline, or the references) on one test set (paper Sec. 3.2).
 
-    reconstruct every utterance -> save it as FLAC -> align with the reference -> score with
+    draw the utterances (at most evaluation.max_utterances, seeded and stratified over speakers:
+    subset.py) -> reconstruct each -> save it as FLAC -> align with the reference -> score with
     every configured metric -> scores.parquet (one row per utterance) + summary.json
     (mean, 95% CI, n, failures per column) -> one MLflow run linked to the training run.
 
@@ -65,15 +66,21 @@ def manifest_path(cfg: Mapping[str, Any], testset: str) -> Path:
     return results_path(cfg, "data", *TESTSETS[testset])
 
 
-def load_testset(path: str | Path, max_utterances: int | None) -> pd.DataFrame:
-    """The first `max_utterances` manifest rows, in manifest order (deterministic; LJSpeech's
-    eval.tsv is already a seeded random draw, so any prefix is a random subset)."""
+def load_testset(path: str | Path, max_utterances: int | None, seed: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The utterances to score (at most `max_utterances`, drawn with `seed` and stratified over
+    speakers, sorted by speaker and id: dscodec/evaluate/subset.py) and summary["subset"]."""
     from dscodec.data.manifest import read_manifest
+    from dscodec.evaluate import subset
 
     frame = read_manifest(path)
-    if max_utterances is not None:
-        frame = frame.iloc[: int(max_utterances)]
-    return frame.reset_index(drop=True)
+    rows = subset.draw(frame, max_utterances, seed)
+    return rows, subset.describe(rows, len(frame), max_utterances, seed)
+
+
+def subset_seed(cfg: Mapping[str, Any]) -> int:
+    """`evaluation.subset_seed`, or the config's `seed` in a config written before that key existed."""
+    value = cfg["evaluation"].get("subset_seed")
+    return int(cfg.get("seed", 0) if value is None else value)
 
 
 # ------------------------------------------------------------------------------- statistics
@@ -337,6 +344,7 @@ def _provenance(cfg: Mapping[str, Any], reconstructor: Reconstructor, kind: str,
         "config_hash": config_hash(dict(cfg)),
         "evaluation_config_hash": config_hash(cfg["evaluation"]),
         "max_utterances": cfg["evaluation"].get("max_utterances"),
+        "subset_seed": subset_seed(cfg),
     }
     if kind == "dscodec":
         meta = dict(getattr(reconstructor, "metadata", {}) or {})
@@ -471,11 +479,11 @@ def evaluate(
 
         metrics = build_metrics(list(eval_cfg["metrics"]), eval_cfg)
     workers = int(workers or eval_cfg.get("workers", 1))
-    rows = load_testset(manifest, eval_cfg.get("max_utterances"))
+    rows, drawn = load_testset(manifest, eval_cfg.get("max_utterances"), subset_seed(cfg))
     metric_columns = [col for m in metrics for col in m.columns]
     columns = BASE_COLUMNS + metric_columns
     base: dict[str, Any] = {"system": system, "stage": stage, "kind": kind, "testset": testset,
-                            "manifest": str(manifest.resolve())}
+                            "manifest": str(manifest.resolve()), "subset": drawn}
     tags = {"job": "eval", "system": system, "stage": "none" if stage is None else str(stage),
             "testset": testset, "kind": kind}
 

@@ -45,7 +45,7 @@ def _label(cfg: Mapping[str, Any], result: EvalResult, with_stage: bool) -> str:
     return result.label if result.summary.get("label") else entity.name
 
 
-def _corpus_line(cfg: Mapping[str, Any], testset: str) -> str:
+def _corpus_line(cfg: Mapping[str, Any], testset: str, results: list[EvalResult]) -> str:
     data = cfg["data"]
     corpus = "librispeech" if testset.startswith("librispeech") else "ljspeech"
     source = data[corpus]["source"]
@@ -55,8 +55,29 @@ def _corpus_line(cfg: Mapping[str, Any], testset: str) -> str:
                  f"{', '.join(sc['engines'])}, seed {sc['seed']}), {corpus} layout")
     else:
         where = f"real {corpus} data ({source}: {data[corpus].get('root')})"
-    cap = cfg["evaluation"].get("max_utterances")
-    return f"Test set `{testset}` from {where}" + (f"; first {cap} utterances" if cap else "")
+    return f"Test set `{testset}` from {where}" + _subset_text(results)
+
+
+def _subset_text(results: list[EvalResult]) -> str:
+    """'; 6 of 120 utterances drawn with seed 0, stratified over speakers: 3 speakers (19 ×2, ...)'
+    from the evaluations' summary.json, so the footer names what was scored, not what the config says now."""
+    subsets: dict[str, list[str]] = {}
+    for r in results:
+        sub = r.summary.get("subset") if r.ran else None
+        if sub:
+            subsets.setdefault(json.dumps(sub, sort_keys=True), []).append(r.label)
+    texts = []
+    for key in subsets:
+        sub = json.loads(key)
+        speakers = ", ".join(f"{spk} ×{n}" for spk, n in sub["speakers"].items())
+        drawn = (f"{sub['utterances']} of {sub['manifest_utterances']} utterances drawn with seed {sub['seed']}, "
+                 "stratified over speakers" if sub["utterances"] < sub["manifest_utterances"]
+                 else f"all {sub['utterances']} utterances")
+        texts.append(f"{drawn}: {len(sub['speakers'])} speaker{'s' if len(sub['speakers']) != 1 else ''} ({speakers})")
+    if len(texts) > 1:   # stale evaluations from another config: say which row scored what
+        return "; rows scored different subsets: " + " | ".join(
+            f"{', '.join(labels)}: {text}" for labels, text in zip(subsets.values(), texts))
+    return f"; {texts[0]}" if texts else ""
 
 
 def _training_line(cfg: Mapping[str, Any]) -> str:
@@ -99,7 +120,8 @@ def build_table(cfg: Mapping[str, Any], spec: plan.TableSpec, out_dir: Path) -> 
     models = metric_models(results, {k: v for k, v in LEARNED.items()})
     n_utts = sorted({int(r.summary.get("n_utterances", 0)) for r in results if r.ran})
     footer = [
-        _corpus_line(cfg, spec.testset) + (f"; {', '.join(map(str, n_utts))} utterances scored" if n_utts else ""),
+        _corpus_line(cfg, spec.testset, results)
+        + (f"; {', '.join(map(str, n_utts))} utterances scored" if n_utts else ""),
         _training_line(cfg),
         "Cells: mean ± 95% CI (t-interval over utterances). kbps: measured from the encoded bitstreams (DS-Codec "
         ".dsc files, Opus/Codec2 payload) where the codec writes one, else nominal. '(paper)' columns: the value "
@@ -230,7 +252,7 @@ def build_listen(cfg: Mapping[str, Any], out_dir: Path) -> list[Path]:
         audio = {i: result.folder / "audio" / f"{i}.flac" for i in ids}
         kbps = result.info.get("bitrate_kbps")
         entries.append(Entry(_label(cfg, result, True), audio, f"{kbps:.2f} kbps" if kbps else ""))
-    footer = [_corpus_line(cfg, spec.testset), _training_line(cfg),
+    footer = [_corpus_line(cfg, spec.testset, results), _training_line(cfg),
               *(f"{_label(cfg, r, True)}: {r.metric_note('pesq_wb')}" for r in results if not r.ran)]
     index = build_page(out_dir / "listen", "DS-Codec reproduction: listening examples", [(i, texts.get(i, "")) for i in ids],
                        entries, footer)
