@@ -14,6 +14,7 @@ import soundfile as sf
 from dscodec.config import load_config
 from dscodec.report import build, plan
 from dscodec.report.collect import mean_ci95
+from dscodec.report.tables import Cell
 
 COLUMNS = ["pesq_wb", "pesq_nb", "stoi", "vuv_f1", "speaker_sim", "dnsmos_ovrl"]
 # as dscodec/evaluate/subset.py describes a draw of 6 of 40 utterances over three speakers
@@ -90,6 +91,7 @@ def test_table1_cells_are_recomputed_from_scores_with_paper_values(evaluated: di
     mean, ci = mean_ci95(scores["stoi"].to_numpy())
     assert vq["stoi_mean"] == pytest.approx(mean) and vq["stoi_ci95"] == pytest.approx(ci)
     assert vq["pesq_wb_n"] == 5                               # the failed utterance is not averaged in
+    assert vq["pesq_wb_attempted"] == 6 and vq["stoi_n"] == vq["stoi_attempted"] == 6
     assert vq["stoi_paper"] == pytest.approx(0.941)           # published value beside ours
     assert np.isnan(vq["utmos_mean"]) and vq["utmos_note"].startswith("unavailable: utmos22_strong")
     dac = frame[frame["system"] == "dac_1cb"].iloc[0]
@@ -103,6 +105,27 @@ def test_table1_cells_are_recomputed_from_scores_with_paper_values(evaluated: di
     assert "first 6" not in md
     tex = next(p for p in paths if p.suffix == ".tex").read_text()
     assert "\\toprule" in tex and "\\bottomrule" in tex and "$\\pm$" in tex
+    # issue 11: a partly failed metric says so in its cell, and the footer counts scored utterances
+    vq_md = next(line for line in md.splitlines() if line.startswith("| DS-Codec-VQ |")).split(" | ")
+    header = next(line for line in md.splitlines() if line.startswith("| System")).split(" | ")
+    pesq_cell, stoi_cell = vq_md[header.index("PESQ-WB")], vq_md[header.index("STOI")]
+    assert pesq_cell == f"{mean_ci95(scores['pesq_wb'].dropna().to_numpy())[0]:.3f} ± " \
+        f"{mean_ci95(scores['pesq_wb'].dropna().to_numpy())[1]:.3f} (5/6)"
+    assert "(" not in stoi_cell                              # complete: no marker
+    assert "5–6 of 6 utterances scored per cell (n/N where fewer)" in md
+    assert "(5/6)" in tex
+
+
+@pytest.mark.parametrize("cell, text", [
+    (Cell(mean=1.2341, ci95=0.04, n=5, total=6), "1.234 ± 0.040 (5/6)"),
+    (Cell(mean=1.2341, ci95=0.04, n=6, total=6), "1.234 ± 0.040"),
+    (Cell(mean=1.2341, n=1, total=3), "1.234 (1/3)"),
+    (Cell(mean=2.0), "2.000"),                                           # kbps: no utterance count
+    (Cell(note="failed: every utterance failed (6 failures)", total=6), "failed (0/6)"),
+    (Cell(note="unavailable: no model"), "unavailable"),
+])
+def test_cell_text_marks_partial_means(cell: Cell, text: str) -> None:
+    assert cell.text(3) == text
 
 
 def test_bitrate_figure_and_listening_page(evaluated: dict) -> None:

@@ -80,6 +80,21 @@ def _subset_text(results: list[EvalResult]) -> str:
     return f"; {texts[0]}" if texts else ""
 
 
+def _scored_text(rows: list[Row]) -> str:
+    """'; 6 utterances scored per cell', or '; 4-6 of 6 utterances scored per cell (n/N where fewer)':
+    the utterances the means are over, not the utterances attempted."""
+    cells = [c for row in rows for key, c in row.cells.items() if key != "kbps" and c.total is not None]
+    if not cells:
+        return ""
+    scored = sorted({c.n for c in cells})
+    totals = sorted({int(c.total) for c in cells if c.total is not None})
+    attempted = "/".join(map(str, totals))       # several: rows evaluated on different subsets
+    if len(totals) == 1 and scored == totals:
+        return f"; {attempted} utterances scored per cell"
+    span = str(scored[0]) if len(scored) == 1 else f"{scored[0]}–{scored[-1]}"
+    return f"; {span} of {attempted} utterances scored per cell (n/N where fewer)"
+
+
 def _training_line(cfg: Mapping[str, Any]) -> str:
     t = cfg["train"]
     s1, s2 = t["stage1"], t["stage2"]
@@ -118,14 +133,13 @@ def build_table(cfg: Mapping[str, Any], spec: plan.TableSpec, out_dir: Path) -> 
                 if note and "not applicable" not in note:
                     unavailable.setdefault(col.header, set()).add(note)
     models = metric_models(results, {k: v for k, v in LEARNED.items()})
-    n_utts = sorted({int(r.summary.get("n_utterances", 0)) for r in results if r.ran})
     footer = [
-        _corpus_line(cfg, spec.testset, results)
-        + (f"; {', '.join(map(str, n_utts))} utterances scored" if n_utts else ""),
+        _corpus_line(cfg, spec.testset, results) + _scored_text(rows),
         _training_line(cfg),
-        "Cells: mean ± 95% CI (t-interval over utterances). kbps: measured from the encoded bitstreams (DS-Codec "
-        ".dsc files, Opus/Codec2 payload) where the codec writes one, else nominal. '(paper)' columns: the value "
-        "published in the paper, for comparison only.",
+        "Cells: mean ± 95% CI (t-interval over utterances); '(n/N)': only n of the N utterances attempted could be "
+        "scored (the failures are listed in each evaluation's summary.json). kbps: measured from the encoded "
+        "bitstreams (DS-Codec .dsc files, Opus/Codec2 payload) where the codec writes one, else nominal. '(paper)' "
+        "columns: the value published in the paper, for comparison only.",
         *(f"{header} computed by: {model}" for header, model in models.items()),
         *(f"{header}: {'; '.join(sorted(reasons))}" for header, reasons in unavailable.items()),
         *notes,

@@ -2,7 +2,9 @@
 
 Means and 95% confidence intervals are recomputed here from the per-utterance scores, so a
 table cell is always traceable to the rows of one file. A column the evaluation marked
-unavailable, or an entity that was not run, stays a note — never a number.
+unavailable, or an entity that was not run, stays a note — never a number. Each cell also
+carries how many utterances it averages (n) out of how many were attempted (N, the rows of
+scores.parquet), so a partly failed metric shows "n/N" in the tables.
 """
 from __future__ import annotations
 
@@ -61,12 +63,13 @@ class EvalResult:
         if column not in self.scores:
             return Cell(note="unavailable: no per-utterance scores")
         values = pd.to_numeric(self.scores[column], errors="coerce").to_numpy(dtype=float)
+        attempted = int(values.size)    # one row per utterance attempted, scored or not
         values = values[np.isfinite(values)]
         if values.size == 0:
             failures = (self.summary.get("metrics") or {}).get(column, {}).get("failures", "?")
-            return Cell(note=f"unavailable: every utterance failed ({failures} failures)")
+            return Cell(note=f"failed: every utterance failed ({failures} failures)", total=attempted)
         mean, ci95 = mean_ci95(values)
-        return Cell(mean=mean, ci95=ci95, n=int(values.size))
+        return Cell(mean=mean, ci95=ci95, n=int(values.size), total=attempted)
 
 
 def mean_ci95(values: np.ndarray) -> tuple[float, float | None]:

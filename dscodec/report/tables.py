@@ -2,7 +2,9 @@
 
 Rendered three ways from one `Table`: Markdown (README/GitHub), LaTeX with booktabs (ready
 for a paper) and CSV (raw numbers, one column per statistic). Cells that could not be
-computed say so ("unavailable", "not run") instead of carrying a number.
+computed say so ("unavailable", "not run") instead of carrying a number, and a mean over
+fewer utterances than were attempted says how many: "1.23 ± 0.04 (5/6)" (issue 11: a metric
+failing on some utterances used to leave a cell that looked complete).
 """
 from __future__ import annotations
 
@@ -25,18 +27,24 @@ class Column:
 class Cell:
     mean: Optional[float] = None
     ci95: Optional[float] = None
-    n: int = 0
-    note: Optional[str] = None      # "unavailable: ...", "not run: ..." when mean is None
+    n: int = 0                      # utterances the mean is over
+    note: Optional[str] = None      # "unavailable: ...", "not run: ...", "failed: ..." when mean is None
     paper: Optional[float] = None
+    total: Optional[int] = None     # utterances attempted (N); None where it does not apply (kbps)
+
+    @property
+    def partial(self) -> str:
+        """The suffix ' (n/N)' when fewer utterances were scored than attempted, else nothing."""
+        return f" ({self.n}/{self.total})" if self.total is not None and self.n < self.total else ""
 
     def text(self, digits: int) -> str:
         if self.mean is None or not math.isfinite(self.mean):
             if self.note and "not applicable" in self.note:
                 return "n/a"   # e.g. PESQ of the references against themselves
-            return self.note.split(":")[0] if self.note else "–"
+            return (self.note.split(":")[0] + self.partial) if self.note else "–"
         if self.ci95 is None or not math.isfinite(self.ci95):
-            return f"{self.mean:.{digits}f}"
-        return f"{self.mean:.{digits}f} ± {self.ci95:.{digits}f}"
+            return f"{self.mean:.{digits}f}{self.partial}"
+        return f"{self.mean:.{digits}f} ± {self.ci95:.{digits}f}{self.partial}"
 
 
 @dataclass
@@ -115,6 +123,7 @@ class Table:
                 record[f"{col.key}_mean"] = cell.mean
                 record[f"{col.key}_ci95"] = cell.ci95
                 record[f"{col.key}_n"] = cell.n
+                record[f"{col.key}_attempted"] = cell.total
                 record[f"{col.key}_note"] = cell.note
                 record[f"{col.key}_paper"] = cell.paper
             records.append(record)
