@@ -47,7 +47,9 @@ def _write_eval(cfg: dict, entity: plan.Entity, ids: list[str], rng: np.random.G
                for c in COLUMNS}
     metrics["utmos"] = {"unavailable": "utmos22_strong not available: no network"}
     summary = {"status": "ok", "label": entity.name, "n_utterances": len(ids),
-               "info": {"bitrate_kbps": kbps, "tokens_per_second": 80, "n_codebooks": 1}, "metrics": metrics,
+               "info": {"bitrate_kbps": kbps, "tokens_per_second": 80, "n_codebooks": 1, "settings": (
+                   "VBR (opusenc --vbr), 20 ms frames, --speech, complexity 10" if entity.name.startswith("opus")
+                   else None)}, "metrics": metrics,
                "subset": SUBSET}
     (folder / "summary.json").write_text(json.dumps(summary))
     for i in ids:
@@ -114,6 +116,8 @@ def test_table1_cells_are_recomputed_from_scores_with_paper_values(evaluated: di
     assert "(" not in stoi_cell                              # complete: no marker
     assert "5–6 of 6 utterances scored per cell (n/N where fewer)" in md
     assert "(5/6)" in tex
+    # issue 11: the Opus mode is stated (it ran in hard CBR without saying so)
+    assert "- opus_6kbps: VBR (opusenc --vbr), 20 ms frames, --speech, complexity 10" in md
 
 
 @pytest.mark.parametrize("cell, text", [

@@ -319,7 +319,8 @@ def _info_dict(reconstructor: Reconstructor, kind: str) -> dict[str, Any]:
     set, else the nominal rate; `bitrate_source` says which."""
     info = reconstructor.info
     out: dict[str, Any] = {"bitrate_kbps": info.bitrate_kbps, "tokens_per_second": info.tokens_per_second,
-                           "n_codebooks": info.n_codebooks, "native_sample_rate": info.native_sample_rate}
+                           "n_codebooks": info.n_codebooks, "native_sample_rate": info.native_sample_rate,
+                           "settings": info.settings}
     measured = getattr(reconstructor, "measured_bitrate_kbps", None)
     if kind == "ground_truth":
         out["bitrate_source"] = "none (references)"

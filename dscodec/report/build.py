@@ -140,6 +140,7 @@ def build_table(cfg: Mapping[str, Any], spec: plan.TableSpec, out_dir: Path) -> 
         "scored (the failures are listed in each evaluation's summary.json). kbps: measured from the encoded "
         "bitstreams (DS-Codec .dsc files, Opus/Codec2 payload) where the codec writes one, else nominal. '(paper)' "
         "columns: the value published in the paper, for comparison only.",
+        *(f"{row.label}: {r.info['settings']}" for row, r in zip(rows, results) if r.ran and r.info.get("settings")),
         *(f"{header} computed by: {model}" for header, model in models.items()),
         *(f"{header}: {'; '.join(sorted(reasons))}" for header, reasons in unavailable.items()),
         *notes,

@@ -46,6 +46,7 @@ class CodecInfo:
     # runner then searches only around it (dscodec/evaluate/align.py: search_window); None =
     # unknown, searched over [0, 100 ms] as for any causal codec.
     nominal_delay_samples: int | None = None
+    settings: str | None = None         # coding mode where it matters (Opus: VBR or CBR), in table footers
 
 
 class Reconstructor(ABC):
