@@ -21,8 +21,8 @@ declared in ``CodecInfo.nominal_delay_samples`` so that the runner searches arou
 * Codec2: about 20 ms (320 samples at 16 kHz) that the decoder does not remove; we pad the
   input by one frame so that nothing is cut off. Codec2 resynthesises the phase, so its
   waveform cross-correlation has no real peak (normalised maxima 0.1-0.3 at random lags);
-  spectral-envelope alignment (dscodec/evaluate/align.py) measures 300-340 samples on
-  espeak-ng speech in both modes.
+  spectral-envelope alignment (dscodec/evaluate/align.py) measures 289-346 samples on flite
+  and espeak-ng speech (9 voices) in both modes.
 """
 from __future__ import annotations
 
