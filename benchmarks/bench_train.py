@@ -4,7 +4,13 @@ For each model size (tiny, small, paper) and each kind of training step —
 
 - stage1        mirror training (encoder + quantizer + mirrored decoder + discriminators)
 - stage1-joint  the APCodec+ ablation: the non-mirrored model trained jointly
+- stage1-warmup the reconstruction-only warm-up of stage 1 (`adversarial_start_step`):
+                mel + VQ loss, no discriminators
 - stage2        decoder training (frozen encoder/quantizer, Transformer inserted)
+
+`--concurrent N` starts N identical workers at once and reports each one's rate and their
+sum: on a 2-core machine, two 1-thread training jobs side by side against one 2-thread job
+is what decides `train.threads` for the default run.
 
 — one fresh subprocess builds the models exactly as `dscodec train` does
 (dscodec.train.stages, dscodec.train.loop.Trainer) and times full GAN steps (discriminator
@@ -30,7 +36,8 @@ import time
 from pathlib import Path
 
 SECTION = "## Training throughput"
-KINDS = {"stage1": ("ds_codec_vq", 1), "stage1-joint": ("apcodec_plus_pq", 1), "stage2": ("ds_codec_vq", 2)}
+KINDS = {"stage1": ("ds_codec_vq", 1), "stage1-warmup": ("ds_codec_vq", 1), "stage1-joint": ("apcodec_plus_pq", 1),
+         "stage2": ("ds_codec_vq", 2)}
 
 
 def _rss_mb() -> float:
@@ -65,7 +72,8 @@ def worker(size: str, kind: str, device: str, batch: int, steps: int, threads: i
         manifest = write_manifest(pd.DataFrame([{"id": "a", "path": str(tmp_p / "a.flac"), "sample_rate": 16000,
                                                  "frames": len(x), "speaker": "s", "chapter": "c", "text": ""}]),
                                   tmp_p / "m.tsv")
-        stage_cfg = {"steps": 1000, "batch_size": batch, "val_utterances": 0}
+        stage_cfg = {"steps": 1000, "batch_size": batch, "val_utterances": 0,
+                     "adversarial_start_step": 10**9 if kind == "stage1-warmup" else 0}
         cfg = load_config(overrides={"model": {"size": size}, "results_dir": str(tmp_p), "device": device,
                                      "train": {"stage1": stage_cfg, "stage2": stage_cfg}})
         stage1_ckpt = None
@@ -116,10 +124,11 @@ def machine() -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| size | step | device | threads | batch | steps/s | audio s/s | peak MB | generator M params "
-            "(trainable) |\n|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| size | step | device | threads x jobs | batch | steps/s (all jobs) | audio s/s | peak MB | "
+            "generator M params (trainable) |\n|---|---|---|---|---|---|---|---|---|\n")
     lines = [
-        f"| {r['size']} | {r['kind']} | {r['device']}{' bf16' if r['bf16'] else ''} | {r['threads']} | {r['batch']} | "
+        f"| {r['size']} | {r['kind']} | {r['device']}{' bf16' if r['bf16'] else ''} | {r['threads']} x {r.get('concurrent', 1)} | "
+        f"{r['batch']} | "
         f"{r['steps_per_s']:.3g} | {r['audio_s_per_s']:.3g} | {r['peak_mb']:.0f} | "
         f"{r['gen_params_m']:.2f} ({r['trainable_m']:.2f}) |"
         for r in rows
@@ -146,6 +155,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 10 tiny/small, 2 paper on CPU, 20 on GPU)")
     parser.add_argument("--batch", type=int, default=None, help="default 4 on CPU as configs/default.yaml (2 for paper), 10 on GPU (paper stage 1)")
     parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, plus cuda when available")
+    parser.add_argument("--concurrent", type=int, default=1, help="identical workers run at once (rates summed)")
     parser.add_argument("--write", type=Path, default=None, help="update this RESULTS.md section")
     parser.add_argument("--one", nargs=6, metavar=("SIZE", "KIND", "DEVICE", "BATCH", "STEPS", "THREADS"),
                         help=argparse.SUPPRESS)
@@ -167,13 +177,25 @@ def main() -> None:
                 batch = args.batch or (10 if gpu else (2 if size == "paper" else 4))
                 steps = args.steps or (20 if gpu else (2 if size == "paper" else 10))
                 cmd = [sys.executable, __file__, "--one", size, kind, device, str(batch), str(steps), str(args.threads)]
-                proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS":
-                                                                                 str(args.threads)})
-                found = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-                if proc.returncode or not found:
-                    print(f"{size} {kind} {device}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
+                env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+                procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                         for _ in range(args.concurrent)]
+                results = []
+                for proc in procs:
+                    out, err = proc.communicate()
+                    found = [line for line in out.splitlines() if line.startswith("RESULT ")]
+                    if proc.returncode or not found:
+                        print(f"{size} {kind} {device}: failed\n{err[-2000:]}", file=sys.stderr)
+                        continue
+                    results.append(json.loads(found[-1][7:]))
+                if len(results) != args.concurrent:
                     continue
-                rows.append(json.loads(found[-1][7:]))
+                row = dict(results[0], concurrent=args.concurrent)
+                if args.concurrent > 1:  # aggregate throughput of the side-by-side jobs
+                    row["steps_per_s"] = sum(r["steps_per_s"] for r in results)
+                    row["audio_s_per_s"] = sum(r["audio_s_per_s"] for r in results)
+                    row["peak_mb"] = max(r["peak_mb"] for r in results)
+                rows.append(row)
                 print(table(rows[-1:]).splitlines()[-1], flush=True)
     print(f"\n{info}\n")
     print(table(rows))

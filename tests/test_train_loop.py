@@ -127,3 +127,22 @@ def test_batches_are_a_function_of_seed_and_step() -> None:
     r0 = list(StepBatchSampler(7, 4, 3, 0, 6, rank=0, world_size=2))
     r1 = list(StepBatchSampler(7, 4, 3, 0, 6, rank=1, world_size=2))
     assert [a + b for a, b in zip(r0, r1)] == whole
+
+
+def test_reconstruction_warm_up_leaves_the_discriminators_alone_then_hands_over(tmp_path: Path) -> None:
+    """`adversarial_start_step`: before it, no discriminator update and no GAN terms (their
+    metrics absent, not zero); from it on, the ordinary GAN step."""
+    manifest = write_corpus(tmp_path / "c", n=2)
+    trainer = make_trainer(tmp_path, manifest, "run", {"steps": 4, "adversarial_start_step": 2, "val_every": 100})
+    disc_before = {k: v.clone() for k, v in trainer.disc.state_dict().items()}
+    codec_before = {k: v.clone() for k, v in trainer.codec.state_dict().items()}
+    batches = iter(trainer._loader())
+    warm = trainer.train_step(next(batches))
+    assert warm is not None and {"loss_mel", "loss_g"} <= set(warm)
+    assert not {"loss_d", "loss_adv", "loss_fm", "grad_norm_d"} & set(warm)
+    assert all(torch.equal(v, trainer.disc.state_dict()[k]) for k, v in disc_before.items())
+    assert any(not torch.equal(v, trainer.codec.state_dict()[k]) for k, v in codec_before.items())
+    trainer.step = 2  # the loop advances the step; here we jump to the hand-over
+    gan = trainer.train_step(next(batches))
+    assert gan is not None and {"loss_d", "loss_adv", "loss_fm", "grad_norm_d"} <= set(gan)
+    assert any(not torch.equal(v, trainer.disc.state_dict()[k]) for k, v in disc_before.items())

@@ -1,0 +1,268 @@
+"""Learning curves: codec quality against CPU-minutes of training, recipes side by side.
+
+Why: a recipe for the CPU default run is only as good as the quality it reaches in the
+minutes the run can spend, and short probes (a few hundred steps) cannot tell recipes apart.
+This script trains each recipe's stage 1 (mirror training of DS-Codec-VQ, exactly as
+`dscodec train` does: dscodec.train.stages + dscodec.train.loop.Trainer) for a fixed budget
+of **CPU-minutes** (the training process's CPU time, all threads; evaluation pauses are not
+counted) and, every `--eval-every` CPU-minutes, scores a fixed held-out set of dev
+utterances drawn round-robin over *all* dev speakers:
+
+- mel distance: the training's multi-scale log-mel L1 (dscodec.losses), lower is better;
+- PESQ-WB (ITU-T P.862.2, `pesq`) and STOI (`pystoi`) against the reference.
+
+DS-Codec is delay-free (same-length convolutions), so no alignment is needed.
+
+Recipes are config overlays (YAML) merged onto the base config; `benchmarks/recipes/` holds
+the previous default (`default-2026-11-25.yaml`). `new` means the base config as it is.
+Each recipe runs in its own process with `--threads` threads; recipes run concurrently
+(`--parallel`, default: as many as fit on the cores at `--threads` each), so on 2 cores two
+1-thread recipes share the machine evenly and their CPU-minutes are comparable.
+
+    snakemake --cores all prepare_data                       # the default corpus, once
+    python benchmarks/bench_learning.py --minutes 20 \\
+        --recipe old=benchmarks/recipes/default-2026-11-25.yaml --recipe new \\
+        --write benchmarks/RESULTS.md --figure benchmarks/learning_curves.png
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+SECTION = "## Learning curves"
+REPO = Path(__file__).resolve().parent.parent
+
+
+class BudgetSpent(Exception):
+    """Raised from the step hook when the CPU budget is used up."""
+
+
+# -- worker ---------------------------------------------------------------------------------
+def pick_dev(manifest: Path, count: int, seed: int) -> list[dict[str, Any]]:
+    """`count` dev utterances, round-robin over speakers (seeded order within each)."""
+    import numpy as np
+
+    from dscodec.data.manifest import read_manifest
+
+    df = read_manifest(manifest)
+    rng = np.random.default_rng(seed)
+    pools = {spk: list(rng.permutation(group.index.to_numpy())) for spk, group in df.groupby("speaker", sort=True)}
+    picked: list[int] = []
+    while len(picked) < min(count, len(df)):
+        for spk in sorted(pools):
+            if pools[spk] and len(picked) < count:
+                picked.append(int(pools[spk].pop(0)))
+    return df.loc[sorted(picked)].to_dict("records")
+
+
+def worker(recipe: str, overlay: str | None, data_dir: Path, minutes: float, eval_every: float,
+           threads: int, dev_count: int, steps: int | None, out: Path) -> None:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from pesq import pesq
+    from pystoi import stoi
+
+    from dscodec.audio import load_audio
+    from dscodec.config import load_config, read_yaml
+    from dscodec.train.loop import Trainer
+    from dscodec.train.stages import build_stage
+
+    torch.set_num_threads(threads)
+    over: dict[str, Any] = read_yaml(overlay) if overlay else {}
+    over.setdefault("train", {})
+    stage_over = dict(over["train"].get("stage1") or {})
+    if steps:
+        stage_over["steps"] = steps
+    # no checkpoints or dev-loss validation inside the budget: the benchmark scores itself
+    stage_over.update(checkpoint_every=10**9, val_every=10**9, val_utterances=0)
+    over["train"] = {**over["train"], "stage1": stage_over, "threads": threads}
+    over["device"] = "cpu"
+    over["results_dir"] = str(data_dir)
+    cfg = load_config(overrides=over)
+    system = "ds_codec_vq"
+    setup = build_stage(cfg, system, 1)
+    trainer = Trainer(cfg, system, 1, setup, out / "model", train_manifest=data_dir / "data/librispeech/train.tsv",
+                      console=lambda line: None)
+    dev = pick_dev(data_dir / "data/librispeech/dev.tsv", dev_count, seed=0)
+    refs = [load_audio(row["path"], 16000) for row in dev]
+    hop = trainer.hop
+
+    @torch.no_grad()
+    def score() -> dict[str, float]:
+        trainer.codec.eval()
+        mels, pesqs, stois = [], [], []
+        for ref in refs:
+            length = ref.shape[-1]
+            x = F.pad(ref[None], (0, (-length) % hop))
+            recon = trainer.codec(x).recon[0, 0, :length].clamp(-1, 1)
+            mels.append(float(trainer.mel_loss(recon[None, None], ref[None])))
+            r, d = ref[0].numpy().astype(np.float64), recon.numpy().astype(np.float64)
+            try:
+                pesqs.append(float(pesq(16000, r, d, "wb")))
+            except Exception:  # noqa: BLE001 - PESQ refuses e.g. silent output: count it as missing
+                pass
+            stois.append(float(stoi(r, d, 16000, extended=False)))
+        setup.train_mode()
+        return {"mel": float(np.mean(mels)), "pesq_wb": float(np.mean(pesqs)) if pesqs else float("nan"),
+                "pesq_n": len(pesqs), "stoi": float(np.mean(stois)), "n": len(refs)}
+
+    budget = minutes * 60.0
+    paused = 0.0  # CPU seconds spent scoring, not counted as training
+    t0 = time.process_time()
+    w0 = time.perf_counter()
+    next_mark = 0.0
+    points = out / "points.jsonl"
+    points.unlink(missing_ok=True)
+
+    def record() -> None:
+        nonlocal paused, next_mark
+        cpu = time.process_time() - t0 - paused
+        s0 = time.process_time()
+        row = {"recipe": recipe, "step": trainer.step, "cpu_min": cpu / 60, "wall_min": (time.perf_counter() - w0) / 60,
+               **score()}
+        paused += time.process_time() - s0
+        with points.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        print(f"[{recipe}] step {row['step']} cpu {row['cpu_min']:.1f} min: mel {row['mel']:.3f} "
+              f"PESQ-WB {row['pesq_wb']:.3f} STOI {row['stoi']:.3f}", flush=True)
+        next_mark += eval_every * 60.0
+
+    def on_step(step: int) -> None:
+        used = time.process_time() - t0 - paused
+        if used >= next_mark:
+            record()
+        if used >= budget:
+            raise BudgetSpent
+
+    record()
+    try:
+        trainer.run(on_step=on_step)
+    except BudgetSpent:
+        pass
+    else:  # the recipe's schedule ended inside the budget
+        record()
+
+
+# -- driver ---------------------------------------------------------------------------------
+def load_points(folder: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("*/points.jsonl")):
+        rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return rows
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.2), constrained_layout=True)
+    for recipe in dict.fromkeys(r["recipe"] for r in rows):
+        pts = [r for r in rows if r["recipe"] == recipe]
+        x = [p["cpu_min"] for p in pts]
+        for ax, key in zip(axes, ("mel", "pesq_wb", "stoi")):
+            ax.plot(x, [p[key] for p in pts], marker="o", ms=3, label=recipe)
+    for ax, title in zip(axes, ("mel distance (lower is better)", "PESQ-WB", "STOI")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("training CPU-minutes")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.savefig(path, dpi=150)
+    fig.savefig(path.with_suffix(".pdf"))
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| recipe | step | CPU-min | wall-min | mel distance | PESQ-WB | STOI |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['recipe']} | {r['step']} | {r['cpu_min']:.1f} | {r['wall_min']:.1f} | {r['mel']:.3f} | "
+                     f"{r['pesq_wb']:.3f} | {r['stoi']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, body: str) -> None:
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    start = text.find(SECTION)
+    if start >= 0:
+        nxt = text.find("\n## ", start + len(SECTION))
+        text = text[:start].rstrip() + "\n\n" + body + (text[nxt:] if nxt >= 0 else "")
+    else:
+        text = text.rstrip() + "\n\n" + body
+    path.write_text(text.rstrip() + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", action="append", default=None,
+                        help="NAME=overlay.yaml, or NAME alone for the base config as it is (repeatable)")
+    parser.add_argument("--data", type=Path, default=REPO / "results", help="results dir holding data/librispeech/*.tsv")
+    parser.add_argument("--minutes", type=float, default=20.0, help="training CPU-minutes per recipe")
+    parser.add_argument("--eval-every", type=float, default=2.0, help="CPU-minutes between scorings")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--parallel", type=int, default=None, help="recipes at once (default: cores // threads)")
+    parser.add_argument("--dev", type=int, default=8, help="held-out dev utterances (round-robin over speakers)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="override every recipe's stage-1 step count (the LR decay horizon)")
+    parser.add_argument("--out", type=Path, default=REPO / "results-bench" / "learning")
+    parser.add_argument("--write", type=Path, default=None, help="update this RESULTS.md section")
+    parser.add_argument("--figure", type=Path, default=None, help="write the curves here (PNG + PDF)")
+    parser.add_argument("--report-only", action="store_true", help="re-draw from --out without training")
+    parser.add_argument("--one", nargs=2, metavar=("NAME", "OVERLAY"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.one:
+        name, overlay = args.one
+        worker(name, overlay or None, args.data, args.minutes, args.eval_every, args.threads, args.dev, args.steps,
+               args.out / name)
+        return
+    recipes = [r.split("=", 1) if "=" in r else [r, ""] for r in (args.recipe or ["new"])]
+    for name, overlay in recipes:
+        if overlay and not Path(overlay).is_file():
+            parser.error(f"recipe {name}: overlay {overlay} not found")
+    for split in ("train", "dev"):
+        if not (args.data / "data/librispeech" / f"{split}.tsv").is_file():
+            parser.error(f"{args.data}/data/librispeech/{split}.tsv missing: run "
+                         f"`snakemake --cores all prepare_data` first (or pass --data)")
+    started = time.strftime("%Y-%m-%d %H:%M")
+    if not args.report_only:
+        parallel = args.parallel or max(1, (os.cpu_count() or 1) // args.threads)
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+        pending, running = list(recipes), []
+        while pending or running:
+            while pending and len(running) < parallel:
+                name, overlay = pending.pop(0)
+                (args.out / name).mkdir(parents=True, exist_ok=True)
+                log = (args.out / name / "log.txt").open("w")
+                cmd = [sys.executable, __file__, "--one", name, overlay, "--data", str(args.data), "--minutes",
+                       str(args.minutes), "--eval-every", str(args.eval_every), "--threads", str(args.threads),
+                       "--dev", str(args.dev), "--out", str(args.out)] + (["--steps", str(args.steps)] if args.steps else [])
+                running.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)))
+            time.sleep(5)
+            for name, proc in list(running):
+                if proc.poll() is not None:
+                    running.remove((name, proc))
+                    status = "done" if proc.returncode == 0 else f"FAILED (exit {proc.returncode}, see log.txt)"
+                    print(f"{name}: {status}", flush=True)
+    rows = load_points(args.out)
+    rows = [r for name, _ in recipes for r in rows if r["recipe"] == name]
+    print(table(rows))
+    if args.figure:
+        plot(rows, args.figure)
+    if args.write:
+        cmdline = " ".join(["python", "benchmarks/bench_learning.py", *sys.argv[1:]])
+        body = (f"{SECTION}\n\n`{cmdline}` ({started}).\n\n"
+                f"Stage 1 of DS-Codec-VQ on the default synthetic corpus, {args.threads} thread(s) per recipe, "
+                f"recipes run concurrently; scored on {args.dev} dev utterances round-robin over all dev speakers. "
+                "CPU-minutes = the training process's CPU time, scoring excluded.\n\n" + table(rows))
+        write_section(args.write, body)
+
+
+if __name__ == "__main__":
+    main()
