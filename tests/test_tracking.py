@@ -101,7 +101,8 @@ def _train_cmd(config: Path, system: str, out: Path, manifest: Path) -> list[str
 
 def test_two_training_jobs_logging_at_once_both_succeed(tmp_path: Path) -> None:
     manifest = write_corpus(tmp_path / "c", n=2)
-    cfg, config = _write_config(tmp_path, {"train": {"stage1": {"steps": 3, "val_every": 3}}})
+    # GAN from step 1 (the default warm-up would cover all 3 steps), so every loss gets logged
+    cfg, config = _write_config(tmp_path, {"train": {"stage1": {"steps": 3, "val_every": 3, "adversarial_start_step": 1}}})
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("MLFLOW_TRACKING_URI", None)
     procs = [

@@ -40,7 +40,8 @@ def tiny_config(tmp_path: Path, overrides: dict[str, Any] | None = None) -> dict
         "device": "cpu",
         "train": {
             "threads": 1,
-            "stage1": {"steps": 4, "batch_size": 2, "warmup_steps": 1, "checkpoint_every": 2, "log_every": 1,
+            # GAN from step 0: these tests are about the GAN loop (the warm-up has a test of its own)
+            "stage1": {"steps": 4, "adversarial_start_step": 0, "batch_size": 2, "warmup_steps": 1, "checkpoint_every": 2, "log_every": 1,
                        "val_every": 4, "val_utterances": 2},
             "stage2": {"steps": 3, "batch_size": 2, "checkpoint_every": 2, "log_every": 1, "val_every": 3,
                        "val_utterances": 2},
