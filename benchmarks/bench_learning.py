@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_train import write_section  # this folder is on sys.path when run as a script
+
 SECTION = "## Learning curves"
 REPO = Path(__file__).resolve().parent.parent
 
@@ -187,17 +189,6 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, body: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = text.find(SECTION)
-    if start >= 0:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start].rstrip() + "\n\n" + body + (text[nxt:] if nxt >= 0 else "")
-    else:
-        text = text.rstrip() + "\n\n" + body
-    path.write_text(text.rstrip() + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", action="append", default=None,
@@ -261,7 +252,7 @@ def main() -> None:
                 f"Stage 1 of DS-Codec-VQ on the default synthetic corpus, {args.threads} thread(s) per recipe, "
                 f"recipes run concurrently; scored on {args.dev} dev utterances round-robin over all dev speakers. "
                 "CPU-minutes = the training process's CPU time, scoring excluded.\n\n" + table(rows))
-        write_section(args.write, body)
+        write_section(args.write, body, SECTION)
 
 
 if __name__ == "__main__":

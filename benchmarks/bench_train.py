@@ -136,11 +136,13 @@ def table(rows: list[dict]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, body: str) -> None:
+def write_section(path: Path, body: str, section: str = SECTION) -> None:
+    """Replace `section` (a `## ` heading and what follows up to the next one) of a RESULTS.md
+    with `body`, or append it; the other benchmarks' sections are left as they are."""
     text = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = text.find(SECTION)
+    start = text.find(section)
     if start >= 0:
-        nxt = text.find("\n## ", start + len(SECTION))
+        nxt = text.find("\n## ", start + len(section))
         text = text[:start].rstrip() + "\n\n" + body + (text[nxt:] if nxt >= 0 else "")
     else:
         text = text.rstrip() + "\n\n" + body

@@ -8,7 +8,7 @@ part of the codec takes a step on
 
 (weights: `train.loss_weights`). With `adversarial_start_step: N` [ours] the first N steps
 are a reconstruction-only warm-up (mel + VQ; no discriminator forward, backward or update),
-which costs ~0.37x of a GAN step at `small` size on CPU: the CPU default spends its first
+which costs ~0.36x of a GAN step at `small` size on CPU: the CPU default spends its first
 steps learning the spectral envelope cheaply and hands over to the GAN once the output is
 speech-like (as AudioDec trains its codec on reconstruction losses before the GAN stage).
 Gradients are clipped (`grad_clip`, BigCodec 1.0); both
@@ -282,6 +282,8 @@ class Trainer:
         with dist_utils.autocast(self.device, self.bf16):
             out = self.codec_run(wav)
         recon = out.recon.float()
+        loss_mel = self.mel_loss(recon, wav)
+        loss_g = w["mel"] * loss_mel + w["vq"] * out.vq_loss.float()
         metrics: dict[str, torch.Tensor] = {}
 
         if adversarial:
@@ -299,16 +301,10 @@ class Trainer:
                 return None
             self.opt_d.step()
             loss_adv, loss_fm = self._generator_gan_terms(wav, recon)
+            loss_g = loss_g + w["adversarial"] * loss_adv + w["feature_matching"] * loss_fm
             metrics.update(loss_d=loss_d, grad_norm_d=norm_d, loss_adv=loss_adv, loss_fm=loss_fm)
-        else:
-            loss_adv = loss_fm = recon.new_zeros(())
 
         # (3) codec update
-        loss_mel = self.mel_loss(recon, wav)
-        vq = out.vq_loss.float()
-        loss_g = w["mel"] * loss_mel + w["vq"] * vq
-        if adversarial:
-            loss_g = loss_g + w["adversarial"] * loss_adv + w["feature_matching"] * loss_fm
         if not dist_utils.all_true(_finite(loss_g), info):
             return None
         self.opt_g.zero_grad(set_to_none=True)
