@@ -240,3 +240,61 @@ def log_artifacts(folder: str | Path, artifact_path: str | None = None) -> None:
     import mlflow
 
     _store().call(mlflow.log_artifacts, str(folder), artifact_path)
+
+
+# ------------------------------------------------------------------------------- evaluation runs
+def find_train_run(cfg: Mapping[str, Any], system: str, stage: int) -> str | None:
+    """Latest training run (FINISHED preferred) of the checkpoint an evaluation of (system, stage) uses,
+    so the evaluation run can link to it (tag train_run_id)."""
+    import mlflow
+
+    source = (cfg["systems"].get(system, {}).get("stage1_from") or system) if stage == 1 else system
+    experiment = mlflow.get_experiment_by_name(str(cfg["experiment"]))
+    if experiment is None:
+        return None
+    for attempt in range(5):
+        try:
+            runs = mlflow.search_runs(
+                experiment_ids=[experiment.experiment_id],
+                filter_string=f"tags.system = '{source}' and tags.stage = '{stage}' and tags.job = 'train'",
+                order_by=["attributes.start_time DESC"], max_results=20)
+            break
+        except Exception as err:  # noqa: BLE001 - SQLite busy with a concurrent writer: retry
+            if "locked" not in str(err).lower() or attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    if runs.empty:
+        return None
+    finished = runs[runs["status"] == "FINISHED"]
+    return str((finished if not finished.empty else runs).iloc[0]["run_id"])
+
+
+def log_eval_summary(out_dir: Path, summary: Mapping[str, Any], not_run: bool) -> None:
+    """An evaluation job's summary in its (active) run: status, means, CIs, n, failures, unavailable reasons."""
+    set_tags({"status": summary.get("status", "ok"), "label": summary.get("label", "")})
+    if not_run:
+        set_tags({"reason": str(summary.get("reason", ""))[:5000]})
+    else:
+        values: dict[str, float] = {"n_utterances": float(summary["n_utterances"])}
+        for key in ("utterances_per_s", "elapsed_s"):
+            if summary.get(key) is not None:
+                values[key] = float(summary[key])
+        info = summary.get("info") or {}
+        for key in ("bitrate_kbps", "file_bitrate_kbps", "tokens_per_second"):
+            if info.get(key) is not None:
+                values[key] = float(info[key])
+        for col, entry in (summary.get("metrics") or {}).items():
+            if "unavailable" in entry:
+                continue
+            values[f"{col}_n"] = float(entry["n"])
+            values[f"{col}_failures"] = float(entry["failures"])
+            if entry.get("mean") is not None:
+                values[col] = float(entry["mean"])
+            if entry.get("ci95") is not None:
+                values[f"{col}_ci95"] = float(entry["ci95"])
+        log_metrics(values)
+        unavailable = {col: e["unavailable"] for col, e in (summary.get("metrics") or {}).items() if "unavailable" in e}
+        if unavailable:
+            set_tags({f"unavailable.{col}": reason[:5000] for col, reason in unavailable.items()})
+    log_artifact(out_dir / "summary.json")
+    log_artifact(out_dir / "scores.parquet")

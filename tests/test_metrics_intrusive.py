@@ -205,6 +205,27 @@ def test_vuv_chunked_inference_equals_torchcrepe_predict(crepe, monkeypatch):
     np.testing.assert_allclose(ours, theirs[0].numpy(), atol=1e-5)
 
 
+def _vuv_as_before(crepe: VoicingF1, ref: np.ndarray, deg: np.ndarray) -> dict[str, float]:
+    """V/UV F1 as the code computed it before issue 11: both tracks from one joint pass."""
+    (_, ref_per), (_, deg_per) = crepe.tracks(ref, deg)
+    rv, dv = ref_per >= 0.21, deg_per >= 0.21
+    tp, fp, fn = int(np.sum(rv & dv)), int(np.sum(~rv & dv)), int(np.sum(rv & ~dv))
+    return {"vuv_f1": 2 * tp / (2 * tp + fp + fn),
+            "periodicity_rmse": float(np.sqrt(np.mean((deg_per - ref_per) ** 2)))}
+
+
+def test_vuv_reference_features_give_the_same_numbers_as_before(crepe, speech):
+    """Issue 11: the reference's track, computed alone (and cached by the runner), changes no number:
+    score with features == score without == the former joint computation, bit for bit."""
+    deg = add_noise(speech, 10.0)
+    features = crepe.reference_features(speech)
+    assert crepe.has_reference_features and set(features) == {"periodicity"}
+    with_features = crepe.score(speech, deg, ref_features=features)
+    assert with_features == crepe.score(speech, deg) == _vuv_as_before(crepe, speech, deg)
+    with pytest.raises(MetricInputError, match="frames"):   # features of another signal are refused
+        crepe.score(speech[:-1600], deg[:-1600], ref_features=features)
+
+
 def test_vuv_config_and_short_input(crepe):
     with pytest.raises(ConfigError, match="crepe_model"):
         VoicingF1({"crepe_model": "huge"})
@@ -236,6 +257,18 @@ def test_speaker_identical_is_one_other_voice_is_lower(ge2e, speech, same_voice_
     other = ge2e.score(a, c)["speaker_sim"]
     assert other < same_voice < 0.9999
     assert ge2e.model.startswith("resemblyzer GE2E")
+
+
+def test_speaker_reference_features_give_the_same_numbers_as_before(ge2e, speech, other_voice):
+    """Issue 11: the cached reference embedding changes no number (resemblyzer embeds one signal at a time)."""
+    n = min(speech.size, other_voice.size)
+    ref, deg = speech[:n], other_voice[:n]
+    features = ge2e.reference_features(ref)
+    emb = np.asarray(ge2e._backend.embed([ref, deg]), dtype=np.float64)   # the former computation
+    before = float(emb[0] @ emb[1] / (np.linalg.norm(emb[0]) * np.linalg.norm(emb[1])))
+    assert ge2e.score(ref, deg, ref_features=features) == ge2e.score(ref, deg) == {"speaker_sim": before}
+    with pytest.raises(MetricInputError, match="silence"):
+        ge2e.reference_features(np.zeros_like(ref))
 
 
 def test_speaker_silence_raises(ge2e, speech):

@@ -27,17 +27,24 @@ runner then counts the utterance as an alignment failure instead of scoring it a
 wrong lag. :func:`search_window` gives the window for a codec: ``[0, max_shift]`` for a causal
 codec (output cannot precede input), or its declared delay ± a tolerance.
 
+:class:`Aligner` (from :func:`make_aligner`) is the policy of one evaluation job: which codecs
+are searched, in which window, and what goes into the summary.
+
 Convention: ``delay > 0`` means the reconstruction lags the reference by ``delay`` samples
 (``deg[n + delay] ~ ref[n]``); ``delay < 0`` means it leads.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 from scipy import signal
 
 from dscodec.errors import DSCodecError
+
+if TYPE_CHECKING:  # the job's reconstructor; no import cycle at run time
+    from dscodec.evaluate.baselines.base import Reconstructor
 
 SAMPLE_RATE = 16000
 ENVELOPE_HOP = 16                 # 1 ms at 16 kHz: the envelope lag's grid before refinement
@@ -239,3 +246,50 @@ def align(ref: np.ndarray, deg: np.ndarray, max_shift: int = 1600, *,
     delay = estimate(ref, deg, window).lag
     ref_a, deg_a = shift(ref, deg, delay)
     return ref_a, deg_a, delay
+
+# ------------------------------------------------------------------------------- one job's policy
+MAX_SHIFT = 1600            # 100 ms at 16 kHz: the largest delay searched for a codec that declares none
+
+
+@dataclass(frozen=True)
+class Aligner:
+    """Delay compensation of one job. Baselines may add a codec delay: it is estimated within
+    `window` (around the codec's declared `nominal` delay, else [0, MAX_SHIFT]: a causal codec's
+    output cannot precede its input), phase-blind first, sample-exact where the waveform allows
+    (:func:`estimate`). DS-Codec and the references are delay-free by construction
+    (`window` None): only trimmed to a common length, delay 0, method "trim"."""
+
+    window: tuple[int, int] | None
+    nominal: int | None = None
+
+    def __call__(self, ref: np.ndarray, deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, str]:
+        """(ref_aligned, deg_aligned, delay_samples, method); AlignmentError when the best lag is off the window."""
+        if self.window is None:
+            ref_a, deg_a = match_length(ref, deg)
+            return ref_a, deg_a, 0, "trim"
+        found = estimate(ref, deg, self.window, default=self.nominal)
+        ref_a, deg_a = shift(ref, deg, found.lag)
+        return ref_a, deg_a, found.lag, found.method
+
+    def describe(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """summary["alignment"]: the window searched and the lags used (per utterance: scores.parquet)."""
+        delays = [int(r["delay_samples"]) for r in rows if r.get("delay_samples") is not None]
+        methods: dict[str, int] = {}
+        for r in rows:
+            if r.get("delay_method"):
+                methods[r["delay_method"]] = methods.get(r["delay_method"], 0) + 1
+        return {"window": list(self.window) if self.window else None, "nominal_delay_samples": self.nominal,
+                "methods": methods,
+                "delay_samples": ({"min": min(delays), "median": float(np.median(delays)), "max": max(delays)}
+                                  if delays else None)}
+
+
+def make_aligner(kind: str, reconstructor: Reconstructor) -> Aligner:
+    """The aligner of one job: a baseline's search window comes from its declared delay, if any."""
+    if kind != "baseline":
+        return Aligner(None)
+    try:
+        nominal = reconstructor.info.nominal_delay_samples
+    except Exception:  # noqa: BLE001 - a reconstructor that cannot describe itself declares nothing
+        nominal = None
+    return Aligner(search_window(nominal, MAX_SHIFT), nominal)

@@ -4,10 +4,18 @@ A metric is loaded once per job (models are expensive) and then scores utterance
 Honesty rules (DEVELOPERS.md): a metric that cannot be loaded raises :class:`MetricUnavailable`
 with the reason, and the runner writes *unavailable: <reason>* in its column; a metric that
 fails on one utterance raises, and the runner counts the failure. Never return a default value.
+
+Reference-side work (a pitch track or speaker embedding of the reference alone) is the same for
+every system scored against that reference. A metric that has such work puts it in
+:meth:`Metric.reference_features`; the runner then computes it once per test set, caches it
+(dscodec/evaluate/reference_cache.py, keyed by :attr:`Metric.version` and :attr:`Metric.model`)
+and passes it back as ``score(ref, deg, ref_features=...)``. ``score`` without features must
+give the same numbers (it computes them itself), so the cache can never change a result.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +40,8 @@ class Metric(ABC):
     columns: tuple[str, ...] = ()       # the score columns it writes, e.g. ("pesq_wb",)
     intrusive: bool = True
     higher_is_better: bool = True
+    version: str = "1"                  # bump when the numbers (or reference features) change: invalidates caches
+    has_reference_features: bool = False  # True: reference_features() does reference-only work worth caching
 
     def load(self) -> None:
         """Load models/libraries; raise MetricUnavailable(reason) if that is impossible here."""
@@ -41,6 +51,12 @@ class Metric(ABC):
         """What computes the column (library/model and version), quoted in table footers."""
         return self.name
 
+    def reference_features(self, ref: np.ndarray) -> Any:
+        """Work on the (aligned) reference alone, reusable across systems: numbers, arrays, or a flat
+        mapping of them (stored as arrays). None = nothing to reuse. Raises like ``score`` on bad input."""
+        return None
+
     @abstractmethod
-    def score(self, ref: np.ndarray, deg: np.ndarray) -> dict[str, float]:
-        """Scores for one utterance; ``ref`` and ``deg`` are already aligned and of equal length."""
+    def score(self, ref: np.ndarray, deg: np.ndarray, ref_features: Any = None) -> dict[str, float]:
+        """Scores for one utterance; ``ref`` and ``deg`` are already aligned and of equal length.
+        ``ref_features``: what :meth:`reference_features` returned for this ``ref`` (else computed here)."""

@@ -38,7 +38,7 @@ class _Pesq(Metric):
     def model(self) -> str:
         return f"{self.standard} (pesq {package_version('pesq')}, {SAMPLE_RATE // 1000} kHz)"
 
-    def score(self, ref: np.ndarray, deg: np.ndarray) -> dict[str, float]:
+    def score(self, ref: np.ndarray, deg: np.ndarray, ref_features: Any = None) -> dict[str, float]:
         from pesq import pesq
 
         ref, deg = check_pair(ref, deg, MIN_SAMPLES)

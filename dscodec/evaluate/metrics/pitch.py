@@ -28,9 +28,11 @@ Differences, on purpose and small:
 * CREPE capacity: ``evaluation.crepe_model`` (``full`` = the protocol; ``tiny`` ships with
   torchcrepe too and is ~20x faster on CPU: the full model needs ~6 s of one core per second of
   audio and signal). The column's model description names the capacity used.
-* Frames are inferred in chunks (reference and reconstruction together) and each track is
-  Viterbi-decoded whole, which equals ``torchcrepe.predict(batch_size=None)`` as in Vocos
-  (torchcrepe's own ``batch_size`` would decode every chunk separately).
+* Frames are inferred in chunks and each track is Viterbi-decoded whole, which equals
+  ``torchcrepe.predict(batch_size=None)`` as in Vocos (torchcrepe's own ``batch_size`` would
+  decode every chunk separately). The reference's track is :meth:`VoicingF1.reference_features`,
+  computed once per test set by the runner's cache; it equals the track computed beside the
+  reconstruction bit for bit (CREPE scores every frame on its own).
 """
 from __future__ import annotations
 
@@ -61,6 +63,8 @@ class VoicingF1(TransientState, Metric):
 
     name = "vuv_f1"
     columns = ("vuv_f1", "periodicity_rmse")
+    version = "1"
+    has_reference_features = True
     _transient = ("_model",)
 
     def __init__(self, eval_cfg: Mapping[str, Any] | None = None) -> None:
@@ -114,11 +118,27 @@ class VoicingF1(TransientState, Metric):
             out.append((pitch[0].numpy(), periodicity[0].numpy()))
         return out
 
-    def score(self, ref: np.ndarray, deg: np.ndarray) -> dict[str, float]:
+    def reference_features(self, ref: np.ndarray) -> dict[str, np.ndarray]:
+        """The reference's silence-gated periodicity track: the same for every system scored against it.
+
+        Tracked alone it is bit-identical to tracking it beside the reconstruction (per-frame
+        forward passes, each track Viterbi-decoded whole; tests/test_metrics_intrusive.py)."""
+        import torchcrepe
+
+        ref = check_signal(ref, "reference", torchcrepe.WINDOW_SIZE)
+        (_, periodicity), = self.tracks(ref)
+        return {"periodicity": periodicity}
+
+    def score(self, ref: np.ndarray, deg: np.ndarray, ref_features: Any = None) -> dict[str, float]:
         import torchcrepe
 
         ref, deg = check_pair(ref, deg, min_samples=torchcrepe.WINDOW_SIZE)
-        (_, ref_per), (_, deg_per) = self.tracks(ref, deg)
+        features = ref_features if ref_features is not None else self.reference_features(ref)
+        ref_per = np.asarray(features["periodicity"])
+        (_, deg_per), = self.tracks(deg)
+        if ref_per.shape != deg_per.shape:  # features of another signal: refuse rather than compare frames
+            raise MetricInputError(f"V/UV F1: reference features have {ref_per.shape} frames, the "
+                                   f"reconstruction {deg_per.shape}")
         ref_voiced = ref_per >= VOICED_THRESHOLD
         deg_voiced = deg_per >= VOICED_THRESHOLD
         if not ref_voiced.any():

@@ -38,8 +38,8 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from dscodec.errors import ConfigError
-from dscodec.evaluate.metrics._common import (MetricInputError, TransientState, check_pair, is_silent,
-                                              package_version, unreachable)
+from dscodec.evaluate.metrics._common import (MetricInputError, TransientState, check_pair, check_signal,
+                                              is_silent, package_version, unreachable)
 from dscodec.evaluate.metrics.base import SAMPLE_RATE, Metric, MetricUnavailable
 
 log = logging.getLogger(__name__)
@@ -213,6 +213,8 @@ class SpeakerSimilarity(TransientState, Metric):
 
     name = "speaker_sim"
     columns = ("speaker_sim",)
+    version = "1"
+    has_reference_features = True
     _transient = ("_backend",)
 
     def __init__(self, eval_cfg: Mapping[str, Any] | None = None) -> None:
@@ -262,15 +264,29 @@ class SpeakerSimilarity(TransientState, Metric):
             return f"speaker similarity ({self.backend_name}; not loaded)"
         return self._backend.description
 
-    def score(self, ref: np.ndarray, deg: np.ndarray) -> dict[str, float]:
+    def _embed_one(self, signal: np.ndarray) -> np.ndarray:
+        if self._backend is None:
+            self.load()
+        assert self._backend is not None
+        return np.asarray(self._backend.embed([signal]), dtype=np.float64)[0]
+
+    def reference_features(self, ref: np.ndarray) -> dict[str, np.ndarray]:
+        """The reference's speaker embedding: the same for every system scored against it.
+
+        Each signal is embedded on its own (resemblyzer always did; ECAPA/WavLM used to embed
+        the pair as a batch of two, which agrees to float rounding)."""
+        ref = check_signal(ref, "reference", MIN_SAMPLES)
+        if is_silent(ref):
+            raise MetricInputError("speaker similarity: the reference is digital silence (no voice to embed)")
+        return {"embedding": self._embed_one(ref)}
+
+    def score(self, ref: np.ndarray, deg: np.ndarray, ref_features: Any = None) -> dict[str, float]:
         ref, deg = check_pair(ref, deg, MIN_SAMPLES)
         for signal, what in ((ref, "reference"), (deg, "reconstruction")):
             if is_silent(signal):
                 raise MetricInputError(f"speaker similarity: the {what} is digital silence (no voice to embed)")
-        if self._backend is None:
-            self.load()
-        assert self._backend is not None
-        emb = np.asarray(self._backend.embed([ref, deg]), dtype=np.float64)
+        features = ref_features if ref_features is not None else self.reference_features(ref)
+        emb = np.stack([np.asarray(features["embedding"], dtype=np.float64), self._embed_one(deg)])
         norms = np.linalg.norm(emb, axis=1)
         if not np.all(norms > 0):
             raise MetricInputError("speaker similarity: the encoder returned a zero embedding")

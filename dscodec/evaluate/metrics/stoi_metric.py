@@ -36,7 +36,7 @@ class Stoi(Metric):
     def model(self) -> str:
         return f"STOI (pystoi {package_version('pystoi')}, extended=False)"
 
-    def score(self, ref: np.ndarray, deg: np.ndarray) -> dict[str, float]:
+    def score(self, ref: np.ndarray, deg: np.ndarray, ref_features: Any = None) -> dict[str, float]:
         from pystoi import stoi
 
         ref, deg = check_pair(ref, deg)

@@ -134,7 +134,7 @@ class Utmos(TransientState, Metric):
     def model(self) -> str:
         return f"UTMOS22 strong learner, utmos22_strong ({self.source or 'not loaded'})"
 
-    def score(self, ref: np.ndarray, deg: np.ndarray) -> dict[str, float]:
+    def score(self, ref: np.ndarray, deg: np.ndarray, ref_features: Any = None) -> dict[str, float]:
         """Scores ``deg`` only (non-intrusive); ``ref`` is ignored."""
         import torch
 

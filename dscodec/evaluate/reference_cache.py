@@ -1,0 +1,150 @@
+"""Reference features computed once per test set and reused by every evaluation job (issue 11).
+
+Why: the pitch track behind V/UV F1 and the speaker embedding of a *reference* utterance are
+the same for every system scored against it, yet each of the ~15 jobs per test set recomputed
+them. A metric that has such reference-only work returns it from
+``Metric.reference_features(ref)``; this cache stores it on disk under
+``<results_dir>/eval/_reference/<testset>/<metric>-<key>/<utterance>-<audio sha>.npz``.
+
+What a stored entry is keyed by, so that nothing stale is ever reused:
+
+* the metric: its ``name``, ``version`` (bumped when its numbers change) and ``model``
+  description (e.g. CREPE capacity and torchcrepe version, the speaker encoder and its weights'
+  version) -> the folder ``<metric>-<key>``;
+* the utterance: its id and the SHA-256 of the exact reference samples that are scored (after
+  alignment), so a changed audio file, or a baseline whose alignment crops the reference
+  differently, gets its own entry -> the file name.
+
+Each file carries that key and a SHA-256 of its arrays; one that does not match (corrupt,
+truncated, written by other code) is recomputed and replaced, never trusted. Writes go to a
+unique temporary file that is then renamed over the target (atomic on POSIX), so two jobs
+(Snakemake runs two side by side) may compute the same entry at once: both write identical
+content and whichever rename comes last wins; a reader sees a whole file or none. No job has to
+run first: any job computes what is missing and the others reuse it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from dscodec.evaluate.metrics.base import Metric
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1   # layout of the .npz files written here
+
+
+def metric_key(metric: Metric) -> str:
+    """Identity of a (loaded) metric's reference features: name, version and model description."""
+    try:
+        model = str(metric.model)
+    except Exception as err:  # noqa: BLE001 - a key that matches nothing beats a crash
+        model = f"unknown ({type(err).__name__})"
+    text = json.dumps({"format": FORMAT, "name": metric.name, "version": str(metric.version), "model": model},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def audio_digest(ref: np.ndarray) -> str:
+    """SHA-256 of the reference samples exactly as scored (float32, C order)."""
+    return hashlib.sha256(np.ascontiguousarray(ref, dtype=np.float32).tobytes()).hexdigest()
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)[:100] or "_"
+
+
+def _pack(features: Any) -> dict[str, np.ndarray]:
+    """Features as named arrays: an array, a number, or a flat mapping of those."""
+    if isinstance(features, Mapping):
+        items = dict(features)
+    else:
+        items = {"value": features}
+    out = {}
+    for name, value in items.items():
+        if not isinstance(name, str) or name.startswith("__"):
+            raise TypeError(f"reference feature names must be plain strings, got {name!r}")
+        arr = np.asarray(value)
+        if arr.dtype == object:
+            raise TypeError(f"reference feature {name!r} is not numeric ({type(value).__name__})")
+        out[name] = arr
+    return out
+
+
+def _unpack(arrays: Mapping[str, np.ndarray], mapping: bool) -> Any:
+    return dict(arrays) if mapping else arrays["value"]
+
+
+def _checksum(arrays: Mapping[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        arr = np.ascontiguousarray(arrays[name])
+        digest.update(name.encode() + b"\0" + str(arr.dtype).encode() + b"\0" + repr(arr.shape).encode())
+        digest.update(arr.tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ReferenceCache:
+    """Reference features of one test set on disk (picklable: it travels to scoring workers)."""
+
+    root: Path
+
+    def path(self, metric: Metric, utterance: str, digest: str, key: str | None = None) -> Path:
+        return self.root / f"{_safe(metric.name)}-{key or metric_key(metric)}" / f"{_safe(utterance)}-{digest[:16]}.npz"
+
+    def load(self, path: Path, key: str, digest: str) -> Any | None:
+        """The stored features, or None when absent or not trustworthy (then recomputed)."""
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["__meta__"]))
+                arrays = {name: data[name] for name in data.files if not name.startswith("__")}
+            if meta.get("key") != key or meta.get("audio_sha256") != digest or meta.get("checksum") != _checksum(arrays):
+                raise ValueError("key or checksum mismatch")
+            return _unpack(arrays, bool(meta["mapping"]))
+        except Exception as err:  # noqa: BLE001 - corrupt/foreign file: recompute, never trust it
+            log.warning("reference cache: ignoring %s (%s: %s); recomputing", path, type(err).__name__, err)
+            return None
+
+    def store(self, path: Path, key: str, digest: str, features: Any) -> None:
+        """Write atomically (unique temporary file, then rename); a failed write only costs the reuse."""
+        arrays = _pack(features)
+        meta = {"key": key, "audio_sha256": digest, "checksum": _checksum(arrays),
+                "mapping": isinstance(features, Mapping)}
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                np.savez(fh, __meta__=np.asarray(json.dumps(meta)), **arrays)
+            os.replace(tmp, path)
+        except OSError as err:
+            log.warning("reference cache: cannot write %s (%s)", path, err)
+            tmp.unlink(missing_ok=True)
+
+    def features(self, metric: Metric, utterance: str, ref: np.ndarray, key: str | None = None
+                 ) -> tuple[Any, bool]:
+        """(features of ``ref`` for ``metric``, whether they came from the cache).
+
+        Errors of ``metric.reference_features`` propagate (the caller counts a failure); nothing
+        is stored for them."""
+        key = key or metric_key(metric)
+        digest = audio_digest(ref)
+        path = self.path(metric, utterance, digest, key)
+        cached = self.load(path, key, digest)
+        if cached is not None:
+            return cached, True
+        features = metric.reference_features(ref)
+        if features is not None:
+            self.store(path, key, digest, features)
+        return features, False
