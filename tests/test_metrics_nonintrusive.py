@@ -83,6 +83,23 @@ def test_dnsmos_ignores_the_reference_and_tolerates_overshoot(dnsmos, speech, cl
     assert all(1.0 <= v <= 5.0 for v in dnsmos.score(speech, loud).values())
 
 
+def test_dnsmos_p835_only_equals_speechmos_full_call(dnsmos, speech):
+    """Issue 11: skipping the unreported P.808 model changes no P.835 number (short clips are
+    repeated, long ones hopped: both paths checked against speechmos' own __call__)."""
+    import os
+
+    import speechmos.dnsmos as dm
+
+    base = os.path.dirname(dm.__file__)
+    full = dm.DNSMOS(os.path.join(base, "dnsmos_models", "sig_bak_ovr.onnx"),
+                     os.path.join(base, "dnsmos_models", "model_v8.onnx"))
+    for clip in (speech, np.concatenate([speech, speech, speech])):
+        expected = full(np.clip(clip, -1, 1).astype(np.float32), SR, False)
+        got = dnsmos.score(clip, clip)
+        assert got == {"dnsmos_ovrl": float(expected["ovrl_mos"]), "dnsmos_sig": float(expected["sig_mos"]),
+                       "dnsmos_bak": float(expected["bak_mos"])}
+
+
 def test_dnsmos_refuses_silence_and_empty(dnsmos):
     with pytest.raises(MetricInputError, match="silence"):
         dnsmos.score(np.zeros(SR, np.float32), np.zeros(SR, np.float32))

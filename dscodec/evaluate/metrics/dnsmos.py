@@ -9,7 +9,8 @@ ONNX sessions ourselves, single-threaded, because the runner already runs one wo
 
 Input: the reference script reads 16-bit files, i.e. samples in [-1, 1]; ``speechmos`` refuses
 anything else. A reconstruction that overshoots is clipped to [-1, 1] first, which is what
-saving it as 16-bit FLAC does too. The P.808 score that the same call returns is not reported.
+saving it as 16-bit FLAC does too. The P.808 score that speechmos' call also computes is not
+reported, so it is not computed either (half of DNSMOS' time; the P.835 numbers are unchanged).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from dscodec.evaluate.metrics._common import (MetricInputError, TransientState, 
 from dscodec.evaluate.metrics.base import SAMPLE_RATE, Metric, MetricUnavailable
 
 PRIMARY_MODEL = ("dnsmos_models", "sig_bak_ovr.onnx")   # P.835 SIG/BAK/OVRL
-P808_MODEL = ("dnsmos_models", "model_v8.onnx")         # computed by the same call; not reported
+P808_MODEL = ("dnsmos_models", "model_v8.onnx")         # speechmos' call also runs it; we do not (not reported)
 MIN_SAMPLES = SAMPLE_RATE // 10                         # 100 ms; shorter clips are repeated 90x to 9.01 s
 
 
@@ -46,21 +47,40 @@ class Dnsmos(TransientState, Metric):
         except ImportError as err:
             raise MetricUnavailable(f"DNSMOS: the `speechmos` package or onnxruntime cannot be imported ({err})") from err
         base = Path(dnsmos_module.__file__).parent
-        primary, p808 = base.joinpath(*PRIMARY_MODEL), base.joinpath(*P808_MODEL)
-        for path in (primary, p808):
-            if not path.is_file():
-                raise MetricUnavailable(f"DNSMOS: {path} is missing from the installed speechmos package")
+        primary = base.joinpath(*PRIMARY_MODEL)
+        if not primary.is_file():
+            raise MetricUnavailable(f"DNSMOS: {primary} is missing from the installed speechmos package")
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
 
         class _Dnsmos(dnsmos_module.DNSMOS):
-            """speechmos' DNSMOS with sessions built with our options (its __init__ takes none)."""
+            """speechmos' DNSMOS with a session built with our options (its __init__ takes none),
+            computing P.835 only: its __call__ also runs the P.808 model on a mel spectrogram of
+            every window, about half the time, for a score we do not report."""
 
             def __init__(self) -> None:  # noqa: D401 - replaces the parent's constructor on purpose
                 self.primary_model_path = str(primary)
                 self.onnx_sess = ort.InferenceSession(str(primary), options, providers=["CPUExecutionProvider"])
-                self.p808_onnx_sess = ort.InferenceSession(str(p808), options, providers=["CPUExecutionProvider"])
+
+            def p835(self, audio: np.ndarray, fs: int) -> dict[str, float]:
+                """speechmos DNSMOS.__call__ (= dnsmos_local.py) line for line, minus P.808: the clip
+                repeated to >= 9.01 s, 9.01 s windows hopped by 1 s, polynomial-mapped, averaged."""
+                len_samples = int(dnsmos_module.INPUT_LENGTH * fs)
+                while len(audio) < len_samples:
+                    audio = np.append(audio, audio)
+                num_hops = int(np.floor(len(audio) / fs) - dnsmos_module.INPUT_LENGTH) + 1
+                sig, bak, ovr = [], [], []
+                for idx in range(num_hops):
+                    seg = audio[int(idx * fs): int((idx + dnsmos_module.INPUT_LENGTH) * fs)]
+                    if len(seg) < len_samples:
+                        continue
+                    raw = self.onnx_sess.run(None, {"input_1": np.array(seg).astype("float32")[np.newaxis, :]})[0][0]
+                    mos_sig, mos_bak, mos_ovr = self.get_polyfit_val(raw[0], raw[1], raw[2], False)
+                    sig.append(mos_sig)
+                    bak.append(mos_bak)
+                    ovr.append(mos_ovr)
+                return {"ovrl_mos": np.mean(ovr), "sig_mos": np.mean(sig), "bak_mos": np.mean(bak)}
 
         try:
             self._dnsmos = _Dnsmos()
@@ -72,13 +92,13 @@ class Dnsmos(TransientState, Metric):
         return (f"DNSMOS P.835 ({PRIMARY_MODEL[1]} from speechmos {package_version('speechmos')}, "
                 f"onnxruntime {package_version('onnxruntime')})")
 
-    def score(self, ref: np.ndarray, deg: np.ndarray) -> dict[str, float]:
+    def score(self, ref: np.ndarray, deg: np.ndarray, ref_features: Any = None) -> dict[str, float]:
         """Scores ``deg`` only (non-intrusive); ``ref`` is ignored."""
         deg = check_signal(deg, "reconstruction", MIN_SAMPLES)
         if is_silent(deg):
             raise MetricInputError("DNSMOS: the signal is digital silence")
         if self._dnsmos is None:
             self.load()
-        result = self._dnsmos(np.clip(deg, -1.0, 1.0).astype(np.float32), SAMPLE_RATE, False)
+        result = self._dnsmos.p835(np.clip(deg, -1.0, 1.0).astype(np.float32), SAMPLE_RATE)
         return {"dnsmos_ovrl": float(result["ovrl_mos"]), "dnsmos_sig": float(result["sig_mos"]),
                 "dnsmos_bak": float(result["bak_mos"])}
