@@ -5,6 +5,7 @@ import torch
 from torch.nn.utils import parametrize
 
 from dscodec.nn import ResidualUnit, ResLSTM, SnakeBeta, Transformer, WNConv1d, WNConvTranspose1d
+from dscodec.nn.activations import SnakeBetaFunction
 from dscodec.nn.transformer import SelfAttention, apply_rotary, band_mask, rotary_cos_sin
 
 
@@ -14,6 +15,35 @@ def test_snake_is_identity_plus_periodic_term():
     expected = x + torch.sin(x) ** 2  # alpha = beta = 1 at init
     assert torch.allclose(snake(x), expected, atol=1e-6)
     assert torch.allclose(snake(torch.full((1, 3, 4), torch.pi)), torch.full((1, 3, 4), torch.pi), atol=1e-6)
+
+
+def _snake_by_autograd(x: torch.Tensor, log_alpha: torch.Tensor, log_beta: torch.Tensor) -> torch.Tensor:
+    return x + torch.sin(log_alpha.exp() * x).pow(2) / log_beta.exp()
+
+
+def test_snake_hand_written_backward_matches_autograd_of_the_formula():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 40, dtype=torch.double, requires_grad=True)
+    log_alpha = (0.5 * torch.randn(1, 3, 1, dtype=torch.double)).requires_grad_()
+    log_beta = (0.5 * torch.randn(1, 3, 1, dtype=torch.double)).requires_grad_()
+    assert torch.autograd.gradcheck(SnakeBetaFunction.apply, (x, log_alpha, log_beta))
+    grad_out = torch.randn(2, 3, 40, dtype=torch.double)
+    fused = torch.autograd.grad(SnakeBetaFunction.apply(x, log_alpha, log_beta), (x, log_alpha, log_beta), grad_out)
+    plain = torch.autograd.grad(_snake_by_autograd(x, log_alpha, log_beta), (x, log_alpha, log_beta), grad_out)
+    for a, b in zip(fused, plain):
+        assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_snake_module_trains_its_alpha_and_beta():
+    snake = SnakeBeta(2)
+    with torch.no_grad():
+        snake.log_alpha.fill_(0.3)
+        snake.log_beta.fill_(-0.2)
+    x = torch.randn(3, 2, 25)
+    assert torch.allclose(snake(x), _snake_by_autograd(x, snake.log_alpha, snake.log_beta), atol=1e-6)
+    snake(x).square().sum().backward()
+    assert snake.log_alpha.grad is not None and snake.log_alpha.grad.abs().sum() > 0
+    assert snake.log_beta.grad is not None and snake.log_beta.grad.abs().sum() > 0
 
 
 def test_weight_norm_convs_are_parametrised_and_keep_length():
