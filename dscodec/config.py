@@ -69,7 +69,23 @@ def validate(config: Mapping[str, Any], source: str = "config") -> dict[str, Any
             lines.append(f"  - at `{where}`: {err.message}")
         raise ConfigError("\n".join(lines))
     _check_cross_references(config, source)
+    _check_model_overrides(config, source)
     return dict(config)
+
+
+def _check_model_overrides(config: Mapping[str, Any], source: str) -> None:
+    """Build the size preset now, so a misspelled `model.overrides` key fails at load, not in a training job.
+
+    The known fields are those of dscodec.models.sizes.ModelSize (the one source of truth);
+    the schema leaves `model.overrides` open for that reason.
+    """
+    from dscodec.models.sizes import get_size
+
+    model = config["model"]
+    try:
+        get_size(model["size"], model.get("overrides"))
+    except ConfigError as err:
+        raise ConfigError(f"{source}: invalid configuration: {err}") from err
 
 
 def _check_cross_references(config: Mapping[str, Any], source: str) -> None:

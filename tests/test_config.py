@@ -50,6 +50,27 @@ def test_misspelled_key_is_named() -> None:
         load_config(overrides={"train": {"stage1": {"stpes": 3}}})
 
 
+def test_misspelled_model_override_fails_at_load_naming_key_and_fields() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides={"model": {"overrides": {"codebok_size": 512}}})
+    msg = str(err.value)
+    assert "model.overrides.codebok_size" in msg and "codebook_size" in msg and "latent_dim" in msg
+
+
+def test_model_override_fields_come_from_the_model_size_dataclass() -> None:
+    """The schema must not keep its own copy of ModelSize's fields: if it lists any, they must match."""
+    import dataclasses
+
+    from dscodec.config import load_schema
+    from dscodec.models.sizes import ModelSize
+
+    overrides = load_schema()["properties"]["model"]["properties"]["overrides"]
+    listed = set(overrides.get("properties", {}))
+    assert not listed or listed == {f.name for f in dataclasses.fields(ModelSize)}
+    cfg = load_config(overrides={"model": {"overrides": {"codebook_size": 512}}})  # a real field still loads
+    assert cfg["model"]["overrides"]["codebook_size"] == 512
+
+
 def test_wrong_type_is_named() -> None:
     with pytest.raises(ConfigError, match=r"data\.sample_corpus\.minutes"):
         load_config(overrides={"data": {"sample_corpus": {"minutes": "lots"}}})

@@ -45,6 +45,15 @@ def test_misspelled_key_in_configfile_fails_naming_it(tmp_path: Path) -> None:
     assert "stpes" in proc.stdout + proc.stderr and "train.stage1" in proc.stdout + proc.stderr
 
 
+def test_misspelled_model_override_fails_the_dry_run(tmp_path: Path) -> None:
+    overlay = tmp_path / "bad.yaml"
+    overlay.write_text(f"results_dir: {tmp_path / 'r'}\nmodel:\n  overrides:\n    codebok_size: 512\n")
+    proc = snakemake("-n", "--configfile", str(overlay))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "model.overrides.codebok_size" in out and "codebook_size" in out
+
+
 def test_an_ablation_target_runs_only_what_it_needs(tmp_path: Path) -> None:
     proc = snakemake("-n", "ablation_vq_vs_pq", "--configfile", str(REPO / "configs/ci.yaml"),
                      "--config", f"results_dir={tmp_path / 'r'}", f"reports_dir={tmp_path / 'rep'}")
