@@ -35,6 +35,8 @@ PEAK_LIMIT = 0.99
 
 def _open(path: str | Path) -> sf.SoundFile:
     path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file")
     if not path.is_file():
         raise AudioError(f"{path}: audio file not found")
     if path.stat().st_size == 0:

@@ -24,3 +24,7 @@ class BitstreamError(DSCodecError):
 
 class TrainingError(DSCodecError):
     """Training cannot go on (e.g. too many non-finite losses in a row)."""
+
+
+class OutputPathError(DSCodecError):
+    """An output file cannot be written there (missing folder, a directory, no permission)."""

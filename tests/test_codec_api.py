@@ -160,3 +160,37 @@ def test_decode_rejects_bitstream_from_another_codec(tmp_path, ckpt):
 
         decode.run(Namespace(input=str(path), output=str(tmp_path / "o.wav"), checkpoint=str(ckpt),
                              device="cpu", chunk_seconds=10.0))
+
+
+def _fail_if_model_runs(monkeypatch):
+    def boom(*args, **kwargs):
+        raise AssertionError("the model ran before the output path was checked")
+
+    monkeypatch.setattr(DSCodec, "encode", boom)
+    monkeypatch.setattr(DSCodec, "decode_stream", boom)
+
+
+@pytest.mark.parametrize("command", ["encode", "decode"])
+def test_cli_output_into_a_missing_folder_fails_before_the_model_runs(tmp_path, ckpt, capsys, monkeypatch, command):
+    src = tmp_path / "in.wav"
+    sf.write(src, np.zeros(1600, dtype=np.float32), 16000)
+    dsc = tmp_path / "x.dsc"
+    assert main(["encode", str(src), str(dsc), "--checkpoint", str(ckpt)]) == 0
+    capsys.readouterr()
+    _fail_if_model_runs(monkeypatch)
+    source, target = (src, tmp_path / "nowhere" / "x.dsc") if command == "encode" else (dsc, tmp_path / "nowhere" / "o.wav")
+    assert main([command, str(source), str(target), "--checkpoint", str(ckpt)]) == 2
+    err = capsys.readouterr().err
+    assert "folder does not exist" in err and str(tmp_path / "nowhere") in err and "Traceback" not in err
+    # an existing folder given as the output file is refused too, and left alone
+    assert main([command, str(source), str(tmp_path), "--checkpoint", str(ckpt)]) == 2
+    assert "is a directory" in capsys.readouterr().err and tmp_path.is_dir()
+
+
+@pytest.mark.parametrize("command", ["encode", "decode"])
+def test_cli_directory_as_input_is_named_a_directory(tmp_path, ckpt, capsys, command):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert main([command, str(folder), str(tmp_path / "out"), "--checkpoint", str(ckpt)]) == 2
+    err = capsys.readouterr().err
+    assert "is a directory" in err and "not found" not in err

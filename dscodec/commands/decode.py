@@ -23,8 +23,11 @@ def run(args: argparse.Namespace) -> int:
 
     from dscodec import bitstream
     from dscodec.codec_api import DSCodec
+    from dscodec.commands._paths import check_input_file, check_output_file
     from dscodec.errors import AudioError, BitstreamError
 
+    check_input_file(args.input, BitstreamError)
+    check_output_file(args.output)  # before the model runs, not after
     stream = bitstream.read(args.input)
     codec = DSCodec.from_checkpoint(args.checkpoint, device=args.device, chunk_seconds=args.chunk_seconds)
     expected = (codec.sample_rate, codec.hop_length, codec.codebook_size)

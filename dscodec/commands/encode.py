@@ -18,7 +18,11 @@ def run(args: argparse.Namespace) -> int:
     from dscodec import bitstream
     from dscodec.audio import load_audio
     from dscodec.codec_api import DSCodec
+    from dscodec.commands._paths import check_input_file, check_output_file
+    from dscodec.errors import AudioError
 
+    check_input_file(args.input, AudioError)
+    check_output_file(args.output)  # before the model runs, not after
     codec = DSCodec.from_checkpoint(args.checkpoint, device=args.device, chunk_seconds=args.chunk_seconds)
     wav = load_audio(args.input, target_sr=codec.sample_rate)  # [1, T] mono at 16 kHz
     tokens = codec.encode(wav, codec.sample_rate)[0]
