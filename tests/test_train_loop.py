@@ -146,3 +146,40 @@ def test_reconstruction_warm_up_leaves_the_discriminators_alone_then_hands_over(
     gan = trainer.train_step(next(batches))
     assert gan is not None and {"loss_d", "loss_adv", "loss_fm", "grad_norm_d"} <= set(gan)
     assert any(not torch.equal(v, trainer.disc.state_dict()[k]) for k, v in disc_before.items())
+
+
+def test_a_new_trainer_removes_stale_checkpoint_temporaries_only(tmp_path: Path) -> None:
+    """A kill during atomic_torch_save leaves `.last.pt.XXXXXXXX.tmp`; the next trainer removes it, nothing else."""
+    manifest = write_corpus(tmp_path / "c", n=2)
+    out = tmp_path / "run"
+    out.mkdir()
+    stale = [out / ".last.pt.k3j_9xq2.tmp", out / ".ckpt.pt.abcdefgh.tmp"]
+    kept = [out / ".other.pt.abcdefgh.tmp", out / ".last.pt.keepme.tmp", out / "last.pt.abcdefgh.tmp",
+            out / "notes.tmp", out / "train_summary.json"]
+    for path in stale + kept:
+        path.write_bytes(b"")
+    make_trainer(tmp_path, manifest, "run")
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in kept)
+
+
+def test_the_cleanup_pattern_matches_the_writers_own_temporary_names(tmp_path: Path, monkeypatch) -> None:
+    import tempfile
+
+    from dscodec.train import checkpoint
+
+    made: list[str] = []
+    real = tempfile.mkstemp
+
+    def recording(*args, **kwargs):
+        fd, name = real(*args, **kwargs)
+        made.append(name)
+        return fd, name
+
+    monkeypatch.setattr(checkpoint.tempfile, "mkstemp", recording)
+    for _ in range(20):
+        checkpoint.atomic_torch_save({"x": 1}, tmp_path / LAST)
+    for name in made:
+        Path(name).write_bytes(b"")  # as if killed before os.replace
+    assert checkpoint.remove_stale_temporaries(tmp_path, (LAST,)) == sorted(Path(n) for n in set(made))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LAST]

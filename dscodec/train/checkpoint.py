@@ -7,12 +7,14 @@ The codec API (dscodec.models.checkpoint.load_codec) reads only format/codec_con
 
 Files are written to a temporary file in the same folder, flushed to disk, then moved
 over the target with os.replace, which is atomic on POSIX: a crash mid-write leaves the
-previous checkpoint intact, never a half-written one.
+previous checkpoint intact, never a half-written one. The temporary such a crash leaves
+(`.last.pt.XXXXXXXX.tmp`) is removed by the next trainer on start (remove_stale_temporaries).
 """
 from __future__ import annotations
 
 import os
 import random
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -47,11 +49,23 @@ def restore_rng(state: Mapping[str, Any]) -> None:
             torch.cuda.set_rng_state_all(states)
 
 
+# mkstemp's random part: 8 characters of [a-z0-9_] (CPython's tempfile._RandomNameSequence)
+_TEMP_RANDOM = r"[a-z0-9_]{8}"
+
+
+def _temp_prefix(name: str) -> str:
+    return f".{name}."
+
+
+def _temp_suffix() -> str:
+    return ".tmp"
+
+
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """torch.save to a temporary sibling, fsync, then os.replace onto `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=_temp_suffix(), dir=path.parent)
     try:
         os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         with os.fdopen(fd, "wb") as handle:
@@ -63,6 +77,25 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_stale_temporaries(folder: str | Path, names: tuple[str, ...]) -> list[Path]:
+    """Delete temporaries that atomic_torch_save left behind when killed mid-write; return them.
+
+    Why: a kill between mkstemp and os.replace leaves `.<name>.XXXXXXXX.tmp` (often 0 bytes)
+    that nothing would ever remove. Only that exact pattern, for the given target names, is
+    touched; call it when the only writer of `folder` is starting (a trainer at start-up).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    patterns = [re.compile(re.escape(_temp_prefix(n)) + _TEMP_RANDOM + re.escape(_temp_suffix())) for n in names]
+    removed = []
+    for entry in folder.iterdir():
+        if entry.is_file() and not entry.is_symlink() and any(p.fullmatch(entry.name) for p in patterns):
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return sorted(removed)
 
 
 def _umask() -> int:

@@ -51,7 +51,7 @@ from dscodec.losses import (
     generator_adversarial_loss,
 )
 from dscodec.train import distributed as dist_utils
-from dscodec.train.checkpoint import restore_rng, save_checkpoint
+from dscodec.train.checkpoint import remove_stale_temporaries, restore_rng, save_checkpoint
 from dscodec.train.distributed import DistInfo
 from dscodec.train.schedule import warmup_linear_decay
 from dscodec.train.stages import StageSetup
@@ -201,6 +201,8 @@ class Trainer:
         self.sink: Sink = sink if (sink is not None and self.info.is_main) else NullSink()
         self.fingerprint = fingerprint
         self.console = console if console is not None else (lambda line: print(line, file=sys.stderr, flush=True))
+        if self.info.is_main:
+            self._remove_stale_temporaries()
         train_cfg = config["train"]
         weights = {"mel": 15.0, "adversarial": 1.0, "feature_matching": 1.0, "vq": 1.0}
         weights.update(train_cfg.get("loss_weights") or {})
@@ -241,6 +243,12 @@ class Trainer:
         self.extra: dict[str, Any] = {}
         self.last_val: float | None = None
         self.last_metrics: dict[str, float] = {}
+
+    def _remove_stale_temporaries(self) -> None:
+        """A kill during a checkpoint write leaves a temporary file; this trainer is the folder's writer now."""
+        for path in remove_stale_temporaries(self.out_dir, (LAST, FINAL)):
+            self.console(f"{self.system} stage {self.stage}: removed {path.name}, left by a checkpoint write "
+                         "that was interrupted")
 
     # -- state --------------------------------------------------------------------------
     def load_state(self, ckpt: Mapping[str, Any]) -> None:
