@@ -4,8 +4,10 @@
     tokens = codec.encode(wav, sample_rate)     # Long [B, frames], 80 frames/s
     audio = codec.decode(tokens)                # Float [B, 1, frames * 200] at 16 kHz
 
-Input handling: any sample rate (resampled to 16 kHz with torchaudio), any channel count
-(averaged to mono), any length (zero-padded to a multiple of the 200-sample hop; pass
+Input handling: float audio in [-1, 1] (louder input is clipped, with a warning) or integer
+PCM (int16, int32, int8 scaled to [-1, 1); uint8 centred on 128), any sample rate (resampled
+to 16 kHz with torchaudio), any channel count (averaged to mono; soundfile's [T, C] layout
+with C <= 8 is recognised and transposed), any length (zero-padded to a multiple of the 200-sample hop; pass
 `length=` to `decode` to trim back), batches. Long inputs are run through the model in
 chunks of `chunk_seconds` with exact context handling (dscodec.models.streaming): the
 result equals a single pass, without seams, and model memory does not grow with length.
@@ -13,6 +15,7 @@ result equals a single pass, without seams, and model memory does not grow with 
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -29,6 +32,55 @@ from dscodec.models.streaming import decode_latents, encode_latents
 
 class CodecInputError(DSCodecError, ValueError):
     """Audio or tokens given to the codec have the wrong shape, type or range."""
+
+
+# integer PCM -> (offset, full scale): the float sample is (x - offset) / scale, in [-1, 1)
+_PCM_SCALE: dict[torch.dtype, tuple[int, int]] = {
+    torch.int16: (0, 2**15),
+    torch.int32: (0, 2**31),
+    torch.int8: (0, 2**7),
+    torch.uint8: (2**7, 2**7),
+}
+MAX_CHANNELS = 8  # a 2-D array [T, C] with at most this many columns (and more rows) is soundfile's layout
+
+
+def pcm_to_float(wav: torch.Tensor) -> torch.Tensor:
+    """Integer PCM -> float32 in [-1, 1); float input passes through as float32.
+
+    Why: a plain cast would feed int16 samples of +-32767 to a model trained on [-1, 1].
+    """
+    if wav.dtype.is_floating_point:
+        return wav.to(torch.float32)
+    if wav.dtype not in _PCM_SCALE:
+        raise CodecInputError(
+            f"audio of dtype {wav.dtype} has no PCM scale; give float samples in [-1, 1] or integer PCM "
+            "(int16, int32, int8 or uint8)"
+        )
+    offset, scale = _PCM_SCALE[wav.dtype]
+    return (wav.to(torch.float64) - offset).div_(scale).to(torch.float32)
+
+
+def channels_first(wav: torch.Tensor) -> torch.Tensor:
+    """A 2-D [T, C] array (soundfile's layout: few columns, many rows) -> [C, T]; others unchanged.
+
+    Why: taken as [C, T], a [T, 2] array is thousands of two-sample channels and encodes to one token.
+    """
+    if wav.dim() == 2 and wav.shape[1] <= MAX_CHANNELS < wav.shape[0]:
+        return wav.T
+    return wav
+
+
+def clip_to_unit_range(wav: torch.Tensor) -> torch.Tensor:
+    """Clip to [-1, 1] as a file write would, warning when samples exceed it (the model never saw louder)."""
+    peak = float(wav.abs().max())
+    if peak > 1.0:
+        warnings.warn(
+            f"audio samples exceed 1.0 in magnitude (peak {peak:.3g}) and were clipped to [-1, 1]; "
+            "scale float input into [-1, 1] (or pass integer PCM) to avoid distortion",
+            UserWarning, stacklevel=5,  # the caller of DSCodec.encode
+        )
+        wav = wav.clamp(-1.0, 1.0)
+    return wav
 
 
 class DSCodec:
@@ -54,24 +106,28 @@ class DSCodec:
 
     # -- input preparation ------------------------------------------------------------------
     def prepare(self, wav: torch.Tensor | np.ndarray, sample_rate: int) -> torch.Tensor:
-        """[T] | [C, T] | [B, C, T] at any rate -> float [B, 1, T'] mono at 16 kHz (not padded)."""
+        """[T] | [C, T] | [T, C] | [B, C, T], float or integer PCM, at any rate -> float [B, 1, T'] mono at 16 kHz.
+
+        Not padded. Float samples beyond [-1, 1] are clipped with a warning.
+        """
         if isinstance(wav, np.ndarray):
             wav = torch.from_numpy(wav)
         if not isinstance(wav, torch.Tensor):
             raise CodecInputError(f"audio must be a torch.Tensor or numpy array, got {type(wav).__name__}")
         if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
             raise CodecInputError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+        wav = channels_first(pcm_to_float(wav))
         if wav.dim() == 1:
             wav = wav[None, None]
         elif wav.dim() == 2:
             wav = wav[None]
         elif wav.dim() != 3:
-            raise CodecInputError(f"audio must be [T], [C, T] or [B, C, T], got shape {tuple(wav.shape)}")
+            raise CodecInputError(f"audio must be [T], [C, T], [T, C] or [B, C, T], got shape {tuple(wav.shape)}")
         if wav.shape[-1] == 0 or wav.shape[1] == 0:
             raise CodecInputError("audio is empty")
-        wav = wav.to(device=self.device, dtype=torch.float32).mean(dim=1, keepdim=True)  # down-mix
         if not torch.isfinite(wav).all():
             raise CodecInputError("audio contains NaN or infinite samples")
+        wav = clip_to_unit_range(wav.to(self.device)).mean(dim=1, keepdim=True)  # per channel, then down-mix
         if sample_rate != self.sample_rate:
             wav = torchaudio.functional.resample(wav, int(sample_rate), self.sample_rate)
         return wav

@@ -83,6 +83,48 @@ def test_bad_inputs_raise_codec_errors(codec):
         codec.decode(torch.tensor([[0.5]]))
 
 
+def _speechlike(n: int = 16000, channels: int = 1) -> np.ndarray:
+    t = np.arange(n) / 16000
+    rng = np.random.default_rng(0)
+    wav = 0.4 * np.sin(2 * np.pi * 220 * t)[:, None] + 0.05 * rng.standard_normal((n, channels))
+    return wav.astype(np.float32)  # [T, C] as soundfile returns it
+
+
+@pytest.mark.parametrize("dtype, scale, offset", [(np.int16, 2**15, 0), (np.int32, 2**31, 0), (np.uint8, 2**7, 128)])
+def test_integer_pcm_is_scaled_to_unit_range(codec, dtype, scale, offset):
+    pcm = np.round(_speechlike()[:, 0] * (scale - 1) + offset).astype(dtype)
+    as_float = ((pcm.astype(np.float64) - offset) / scale).astype(np.float32)
+    expected = codec.encode(as_float, 16000)
+    assert torch.equal(codec.encode(pcm, 16000), expected)
+    assert torch.equal(codec.encode(torch.from_numpy(pcm), 16000), expected)
+
+
+def test_integer_types_without_a_pcm_scale_are_refused(codec):
+    for bad in (np.zeros(1600, dtype=np.int64), torch.zeros(1600, dtype=torch.bool)):
+        with pytest.raises(CodecInputError, match="int16"):
+            codec.encode(bad, 16000)
+
+
+def test_soundfile_layout_time_by_channels_is_transposed(codec):
+    stereo = _speechlike(channels=2)  # [T, 2]
+    tokens = codec.encode(stereo, 16000)
+    assert tokens.shape == (1, 80)
+    assert torch.equal(tokens, codec.encode(stereo.T.copy(), 16000))  # same as [C, T]: down-mixed
+    assert torch.equal(codec.encode(_speechlike()[:, :1], 16000), codec.encode(_speechlike()[:, 0], 16000))
+
+
+def test_float_beyond_unit_range_warns_and_is_clipped(codec):
+    loud = _speechlike()[:, 0] * 3
+    with pytest.warns(UserWarning, match=r"exceed.*1\.0.*clipped"):
+        tokens = codec.encode(loud, 16000)
+    assert torch.equal(tokens, codec.encode(np.clip(loud, -1, 1), 16000))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        codec.encode(_speechlike()[:, 0], 16000)  # in range: no warning
+
+
 def _wide_model(seed: int = 0) -> CodecModel:
     """Tiny model with larger random weights (so signals are not ~0), in float64."""
     torch.manual_seed(seed)
