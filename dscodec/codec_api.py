@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 import torchaudio
 
+from dscodec import bitstream
 from dscodec.errors import DSCodecError
 from dscodec.models.checkpoint import load_codec
 from dscodec.models.codec import CodecModel
@@ -99,6 +100,16 @@ class DSCodec:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @property
+    def quantizer_kind(self) -> str:
+        """"vq" or "pq": recorded in .dsc files with the fingerprint."""
+        return str(self.model.quantizer_kind)
+
+    @property
+    def fingerprint(self) -> bytes:
+        """8 bytes identifying the quantizer's weights: a .dsc file made by another model is refused."""
+        return bitstream.quantizer_fingerprint(self.model.quantizer)
 
     @property
     def bits_per_token(self) -> int:

@@ -77,3 +77,45 @@ def test_unknown_version_is_rejected(tmp_path):
 def test_out_of_range_tokens_cannot_be_written():
     with pytest.raises(BitstreamError):
         bitstream.to_bytes(bitstream.Bitstream(torch.tensor([64]), 16000, 200, 64, 200))
+
+
+def _version1_bytes(tokens: torch.Tensor, sr: int, hop: int, k: int, num_samples: int) -> bytes:
+    """A .dsc file as format version 1 wrote it (no model identity), built by hand."""
+    import struct
+    import zlib
+
+    bits = bitstream.bits_for(k)
+    header = struct.pack("<4sBBIIIII", b"DSC\x00", 1, bits, sr, hop, k, tokens.numel(), num_samples)
+    body = header + bitstream.pack(tokens.numpy(), bits)
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_the_model_identity_round_trips():
+    tokens = torch.randint(0, 1024, (50,))
+    fp = bytes.fromhex("0123456789abcdef")
+    stream = bitstream.Bitstream(tokens, 16000, 200, 1024, 9999, quantizer="pq", fingerprint=fp)
+    data = bitstream.to_bytes(stream)
+    assert data[4] == bitstream.VERSION == 2
+    back = bitstream.from_bytes(data)
+    assert (back.quantizer, back.fingerprint) == ("pq", fp) and torch.equal(back.tokens, tokens)
+    assert back.identity == "pq:0123456789abcdef"
+
+
+def test_version_1_files_stay_readable_without_identity():
+    tokens = torch.randint(0, 8192, (33,))
+    back = bitstream.from_bytes(_version1_bytes(tokens, 16000, 200, 8192, 6543))
+    assert torch.equal(back.tokens, tokens) and back.num_samples == 6543
+    assert back.fingerprint is None and back.quantizer is None and back.identity is None
+
+
+def test_identity_check_refuses_a_mismatch_and_warns_when_absent():
+    stream = bitstream.Bitstream(torch.zeros(3, dtype=torch.long), 16000, 200, 64, 600, quantizer="vq",
+                                 fingerprint=bytes(8))
+    bitstream.check_identity(stream, "vq", bytes(8), source="x.dsc")  # same model: silent
+    with pytest.raises(BitstreamError, match=r"x\.dsc.*vq:0000000000000000.*vq:ffffffffffffffff"):
+        bitstream.check_identity(stream, "vq", b"\xff" * 8, source="x.dsc")
+    with pytest.raises(BitstreamError, match=r"pq:0000000000000000"):
+        bitstream.check_identity(stream, "pq", bytes(8), source="x.dsc")
+    old = bitstream.Bitstream(torch.zeros(3, dtype=torch.long), 16000, 200, 64, 600)
+    with pytest.warns(UserWarning, match=r"x\.dsc.*no model fingerprint"):
+        bitstream.check_identity(old, "vq", bytes(8), source="x.dsc")

@@ -236,3 +236,51 @@ def test_cli_directory_as_input_is_named_a_directory(tmp_path, ckpt, capsys, com
     assert main([command, str(folder), str(tmp_path / "out"), "--checkpoint", str(ckpt)]) == 2
     err = capsys.readouterr().err
     assert "is a directory" in err and "not found" not in err
+
+
+@pytest.fixture(scope="module")
+def other_ckpt(tmp_path_factory):
+    """Same size, rate, hop and codebook size as `ckpt`, other weights: its tokens mean something else."""
+    torch.manual_seed(1)
+    model = CodecModel(get_size("tiny"), "vq", "transformer")
+    return save_checkpoint_for_inference(model, tmp_path_factory.mktemp("other") / "ckpt.pt", step=0)
+
+
+def test_fingerprint_is_a_property_of_the_quantizer_weights(ckpt, other_ckpt):
+    a, b = DSCodec.from_checkpoint(ckpt), DSCodec.from_checkpoint(other_ckpt)
+    assert len(a.fingerprint) == 8 and a.fingerprint == DSCodec.from_checkpoint(ckpt).fingerprint
+    assert a.fingerprint != b.fingerprint and a.quantizer_kind == "vq"
+    model = load_codec(ckpt)
+    with torch.no_grad():
+        model.decoder.apply(lambda m: [p.add_(1.0) for p in m.parameters(recurse=False)])
+    assert DSCodec(model).fingerprint == a.fingerprint  # decoder training (stage 2) keeps the tokens' meaning
+
+
+def test_decode_refuses_a_stream_from_another_model_naming_both_fingerprints(tmp_path, ckpt, other_ckpt, capsys):
+    src = tmp_path / "in.wav"
+    sf.write(src, _speechlike(), 16000)
+    dsc, out = tmp_path / "x.dsc", tmp_path / "out.wav"
+    assert main(["encode", str(src), str(dsc), "--checkpoint", str(ckpt)]) == 0
+    mine, theirs = DSCodec.from_checkpoint(ckpt).fingerprint.hex(), DSCodec.from_checkpoint(other_ckpt).fingerprint.hex()
+    assert bitstream.read(dsc).fingerprint.hex() == mine
+    capsys.readouterr()
+    assert main(["decode", str(dsc), str(out), "--checkpoint", str(other_ckpt)]) == 2
+    err = capsys.readouterr().err
+    assert mine in err and theirs in err and not out.exists()
+    assert main(["decode", str(dsc), str(out), "--checkpoint", str(ckpt)]) == 0
+
+
+def test_version_1_stream_decodes_with_a_warning(tmp_path, ckpt):
+    import struct
+    import zlib
+
+    codec = DSCodec.from_checkpoint(ckpt)
+    tokens = codec.encode(_speechlike()[:, 0], 16000)[0]
+    header = struct.pack("<4sBBIIIII", b"DSC\x00", 1, codec.bits_per_token, 16000, 200, codec.codebook_size,
+                         tokens.numel(), 16000)
+    body = header + bitstream.pack(tokens.numpy(), codec.bits_per_token)
+    dsc = tmp_path / "old.dsc"
+    dsc.write_bytes(body + struct.pack("<I", zlib.crc32(body)))
+    with pytest.warns(UserWarning, match="no model fingerprint"):
+        assert main(["decode", str(dsc), str(tmp_path / "o.wav"), "--checkpoint", str(ckpt)]) == 0
+    assert sf.read(tmp_path / "o.wav")[0].shape == (16000,)

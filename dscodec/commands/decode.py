@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.input}: made by a different codec (rate, hop, codebook) = {found}; "
             f"the checkpoint has {expected}"
         )
+    bitstream.check_identity(stream, codec.quantizer_kind, codec.fingerprint, source=args.input)
     if stream.tokens.numel() == 0:
         raise BitstreamError(f"{args.input}: holds no tokens")
     remaining = stream.num_samples

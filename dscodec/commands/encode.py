@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
     codec = DSCodec.from_checkpoint(args.checkpoint, device=args.device, chunk_seconds=args.chunk_seconds)
     wav = load_audio(args.input, target_sr=codec.sample_rate)  # [1, T] mono at 16 kHz
     tokens = codec.encode(wav, codec.sample_rate)[0]
-    stream = bitstream.Bitstream(tokens, codec.sample_rate, codec.hop_length, codec.codebook_size, wav.shape[-1])
+    stream = bitstream.Bitstream(tokens, codec.sample_rate, codec.hop_length, codec.codebook_size, wav.shape[-1],
+                                 quantizer=codec.quantizer_kind, fingerprint=codec.fingerprint)
     size = bitstream.write(args.output, stream)
     print(
         f"{args.output}: {tokens.numel()} tokens x {stream.bits_per_token} bits, {size} bytes, "
