@@ -77,6 +77,18 @@ def test_librispeech_bad_files_are_listed_fixed_or_fail_the_split(tmp_path: Path
     assert row["sample_rate"] == 44100 and row["path"].endswith(f"{inv['rate44k']}.flac")  # original file
 
 
+def test_failed_prepare_keeps_a_copy_of_the_report_and_names_it(tmp_path: Path, libri_root: Path) -> None:
+    """Snakemake deletes report.json (an output) when the job fails; the copy (a log) must carry the list."""
+    add_bad_librispeech_files(libri_root, "train-clean-100")
+    copy = tmp_path / "logs" / "prepare_librispeech.report.json"
+    cfg = _cfg(tmp_path, librispeech={"source": "local", "root": str(libri_root)})
+    with pytest.raises(DataError) as err:
+        prepare(cfg, "librispeech", tmp_path / "data", report_copy=copy)
+    assert f"listed in {copy}" in str(err.value)
+    assert len(json.loads(copy.read_text())["bad_files"]) == 5
+    assert copy.read_text() == (tmp_path / "data" / "report.json").read_text()
+
+
 def test_missing_root_is_one_clear_error_naming_key_and_download(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, librispeech={"source": "local", "root": str(tmp_path / "nowhere")})
     with pytest.raises(DataError) as err:

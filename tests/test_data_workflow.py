@@ -52,6 +52,34 @@ def test_dry_run_download_and_local_sources(workdir: Path) -> None:
 
 
 @pytest.mark.slow
+def test_list_of_bad_files_survives_a_failed_prepare_job(workdir: Path) -> None:
+    """Too many bad files fail the job and Snakemake removes its outputs; the log copy keeps the list."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from fixtures_data import add_bad_librispeech_files, build_librispeech
+
+    corpus = workdir / "corpora"
+    for subset, spk in (("train-clean-100", "19"), ("dev-clean", "84"), ("test-clean", "61")):
+        build_librispeech(corpus, subset, {spk: {"198": 5 if subset == "train-clean-100" else 2}}, seconds=0.5)
+    add_bad_librispeech_files(corpus, "train-clean-100")
+    results = workdir / "r"
+    overlay = workdir / "local.yaml"
+    overlay.write_text(f"results_dir: {results}\ndata:\n  librispeech: {{source: local, root: {corpus}}}\n")
+    kept = results / "logs" / "data" / "prepare_librispeech.report.json"
+
+    failed = snakemake(workdir, "prepare_librispeech", "--configfile", str(overlay))
+    out = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    assert f"listed in {kept}" in out  # the error names the file that survives ...
+    assert len(json.loads(kept.read_text())["bad_files"]) == 5  # ... and it holds the list
+
+    lenient = workdir / "lenient.yaml"
+    lenient.write_text("data:\n  max_bad_fraction: 0.5\n")
+    passed = snakemake(workdir, "prepare_librispeech", "--configfile", str(overlay), str(lenient))
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "5 bad file(s) skipped" in passed.stdout + passed.stderr  # on the console, not only in the log
+
+
+@pytest.mark.slow
 def test_prepare_data_runs_with_ci_config(workdir: Path) -> None:
     results = workdir / "results-ci"
     proc = snakemake(workdir, "prepare_data", "--configfile", "configs/ci.yaml", "--config", f"results_dir={results}")

@@ -77,8 +77,13 @@ def fetch(cfg: Mapping[str, Any], corpus: str, out: Path, log: Callable[[str], N
 
 
 def prepare(cfg: Mapping[str, Any], corpus: str, out: str | Path, workers: int = 1,
-            log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Write the manifests and report.json for `corpus`; raise DataError on missing data or too many bad files."""
+            log: Callable[[str], None] = print, report_copy: str | Path | None = None) -> dict[str, Any]:
+    """Write the manifests and report.json for `corpus`; raise DataError on missing data or too many bad files.
+
+    `report_copy`: a second copy of report.json outside the job's outputs. Why: Snakemake deletes
+    the outputs of a failed job, report.json included, exactly when its list of bad files is
+    wanted; the rule declares the copy as a log, which Snakemake keeps, and the error names it.
+    """
     if corpus not in CORPORA:
         raise DataError(f"unknown corpus {corpus!r}; expected one of {CORPORA}")
     out = Path(out)
@@ -95,6 +100,8 @@ def prepare(cfg: Mapping[str, Any], corpus: str, out: str | Path, workers: int =
               "sample_rate": cfg["data"]["sample_rate"], "max_bad_fraction": cfg["data"]["max_bad_fraction"]}
     extra["elapsed_seconds"] = round(time.time() - t0, 1)
     report_path = write_report(out / "report.json", header, results, extra)
+    if report_copy is not None:
+        report_path = write_report(Path(report_copy), header, results, extra)
     check_bad_fraction(results, float(cfg["data"]["max_bad_fraction"]), report_path)
     for res in results:
         write_manifest(res.manifest, out / f"{res.name}.tsv")

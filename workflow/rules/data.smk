@@ -2,6 +2,7 @@
 #   R/corpus/sample/{LibriSpeech,LJSpeech-1.1}/...       synthetic corpus (only when a source is `sample`)
 #   R/data/<corpus>/download.json                         archives fetched and verified (only when `download`)
 #   R/data/librispeech/{train,dev,test}.tsv, R/data/ljspeech/{all,eval}.tsv, R/data/<corpus>/report.json
+#   R/logs/data/prepare_<corpus>.report.json   the same report as a log, kept when the job fails (bad files)
 
 SAMPLE_CORPUS = f"{R}/corpus/sample"
 DATA_SOURCES = {corpus: config["data"][corpus]["source"] for corpus in ("librispeech", "ljspeech")}
@@ -74,7 +75,9 @@ rule prepare_librispeech:
         h=cfg_hash("data", "librispeech"),
         bad=cfg_hash("data", "max_bad_fraction"),
     log:
-        f"{R}/logs/data/prepare_librispeech.log",
+        main=f"{R}/logs/data/prepare_librispeech.log",
+        # report.json again, as a log: Snakemake deletes a failed job's outputs but keeps its logs
+        report=f"{R}/logs/data/prepare_librispeech.report.json",
     benchmark:
         f"{R}/benchmarks/data/prepare_librispeech.tsv"
     threads: 8  # file checks decode every file; Snakemake lowers this to --cores
@@ -82,7 +85,7 @@ rule prepare_librispeech:
         mem_mb=2000,
     shell:
         "{DSCODEC} prepare --config {RESOLVED_CONFIG} --corpus librispeech --out {R}/data/librispeech "
-        "--workers {threads} > {log} 2>&1"
+        "--workers {threads} --report-copy {log.report} 2>&1 | tee {log.main}"
 
 
 rule prepare_ljspeech:
@@ -96,7 +99,9 @@ rule prepare_ljspeech:
         h=cfg_hash("data", "ljspeech"),
         bad=cfg_hash("data", "max_bad_fraction"),
     log:
-        f"{R}/logs/data/prepare_ljspeech.log",
+        main=f"{R}/logs/data/prepare_ljspeech.log",
+        # report.json again, as a log: Snakemake deletes a failed job's outputs but keeps its logs
+        report=f"{R}/logs/data/prepare_ljspeech.report.json",
     benchmark:
         f"{R}/benchmarks/data/prepare_ljspeech.tsv"
     threads: 4
@@ -104,7 +109,7 @@ rule prepare_ljspeech:
         mem_mb=2000,
     shell:
         "{DSCODEC} prepare --config {RESOLVED_CONFIG} --corpus ljspeech --out {R}/data/ljspeech "
-        "--workers {threads} > {log} 2>&1"
+        "--workers {threads} --report-copy {log.report} 2>&1 | tee {log.main}"
 
 
 rule prepare_data:
