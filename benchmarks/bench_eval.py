@@ -1,0 +1,169 @@
+"""Evaluation cost per job: the code before issue 11 vs now, reference cache cold vs warm.
+
+An evaluation job is `dscodec evaluate` on one (system or baseline, test set); the default run
+has ~15 per test set. This runs such jobs, each in a fresh process exactly as Snakemake does
+(imports, model loads, reconstruction, scoring), against a *copy* of a finished run's results
+(its config, manifests and checkpoints; nothing of the original is written), and prints per
+variant: wall-clock, CPU time of the process, seconds per utterance, reconstruction seconds,
+and per-metric scoring seconds per utterance (from summary.json; the former code did not
+record them, "-").
+
+Variants:
+    before   the code at --before (a git ref, checked out in a temporary worktree)
+    cold     this checkout, reference-feature cache emptied first
+    warm     this checkout, cache filled by the previous job (what every job after the first
+             one on a test set sees)
+
+    python benchmarks/bench_eval.py --results /tmp/copy/results --before 738b32b \\
+        --job system:ds_codec_vq:2 --job baseline:opus_6kbps --utterances 6 24
+    python benchmarks/bench_eval.py ... --write benchmarks/RESULTS.md
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+SECTION = "## Evaluation cost"
+METRICS = ("pesq_wb", "pesq_nb", "stoi", "vuv_f1", "speaker_sim", "utmos", "dnsmos")
+
+
+def job_args(job: str) -> tuple[list[str], str]:
+    """'system:ds_codec_vq:2' / 'baseline:opus_6kbps' / 'ground-truth' -> CLI arguments and a label."""
+    parts = job.split(":")
+    if parts[0] == "system" and len(parts) == 3:
+        return ["--system", parts[1], "--stage", parts[2]], f"{parts[1]}-stage{parts[2]}"
+    if parts[0] == "baseline" and len(parts) == 2:
+        return ["--baseline", parts[1]], f"baseline-{parts[1]}"
+    if parts[0] == "ground-truth":
+        return ["--ground-truth"], "ground-truth"
+    raise SystemExit(f"--job {job!r}: expected system:NAME:STAGE, baseline:NAME or ground-truth")
+
+
+def write_config(results: Path, utterances: int, out: Path) -> Path:
+    """The run's resolved config with its results_dir pointing at the copy and max_utterances set."""
+    cfg = yaml.safe_load((results / "config.yaml").read_text())
+    cfg["results_dir"] = str(results)
+    cfg["evaluation"]["max_utterances"] = utterances
+    path = out / f"config-{utterances}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def run_job(code: Path, config: Path, testset: str, args: list[str], out: Path) -> dict[str, Any]:
+    """One `dscodec evaluate` process with 1 thread (as the default's evaluation.workers: 1)."""
+    env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "dscodec.cli", "evaluate", "--config", str(config),
+                           "--testset", testset, "--out", str(out), "--no-mlflow", "--workers", "1", *args],
+                          cwd=code, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"evaluate failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu, "summary": summary}
+
+
+def row(variant: str, job: str, utterances: int, result: dict[str, Any]) -> dict[str, Any]:
+    s = result["summary"]
+    n = max(int(s.get("n_utterances") or 0), 1)
+    per_metric = {name: sec / n for name, sec in (s.get("metric_seconds") or {}).items()}
+    ref = (s.get("reference_features") or {}).get("metrics") or {}
+    return {"variant": variant, "job": job, "n": s.get("n_utterances"), "requested": utterances,
+            "wall_s": result["wall_s"], "cpu_s": result["cpu_s"], "job_elapsed_s": s.get("elapsed_s"),
+            "reconstruct_s": s.get("reconstruct_s"), "per_metric_s_per_utt": per_metric,
+            "reference": {k: {"cached": v["cached"], "computed": v["computed"]} for k, v in ref.items()}}
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    metrics = [m for m in METRICS if any(m in r["per_metric_s_per_utt"] for r in rows)]
+    head = ["job", "variant", "utts", "wall s", "CPU s", "wall s/utt", "reconstruct s/utt",
+            *[f"{m} s/utt" for m in metrics], "reference features (cached/computed)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        n = max(int(r["n"] or 0), 1)
+        recon = f"{r['reconstruct_s'] / n:.2f}" if r["reconstruct_s"] is not None else "-"
+        per = [f"{r['per_metric_s_per_utt'][m]:.2f}" if m in r["per_metric_s_per_utt"] else "-" for m in metrics]
+        refs = ", ".join(f"{k} {v['cached']}/{v['computed']}" for k, v in r["reference"].items()) or "-"
+        lines.append("| " + " | ".join([r["job"], r["variant"], str(r["n"]), f"{r['wall_s']:.0f}", f"{r['cpu_s']:.0f}",
+                                        f"{r['wall_s'] / n:.2f}", recon, *per, refs]) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, required=True,
+                        help="a COPY of a finished run's results dir (config.yaml, data/, models/; corpus may be a link)")
+    parser.add_argument("--testset", default="librispeech_test")
+    parser.add_argument("--job", action="append", default=None, help="system:NAME:STAGE | baseline:NAME | ground-truth")
+    parser.add_argument("--utterances", type=int, nargs="+", default=[6, 24])
+    parser.add_argument("--before", default=None, help="git ref of the former code (variant 'before' at the first count)")
+    parser.add_argument("--variants", nargs="+", default=["before", "cold", "warm"], choices=["before", "cold", "warm"])
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--write", type=Path, default=None, help="update this RESULTS.md section")
+    args = parser.parse_args()
+    jobs = args.job or ["system:ds_codec_vq:2", "baseline:opus_6kbps"]
+    results = args.results.resolve()
+    if results == (REPO / "results").resolve():
+        raise SystemExit("--results must be a copy: the benchmark writes eval/_reference there")
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-eval-") as tmp:
+        tmp_path = Path(tmp)
+        before_code = None
+        if "before" in args.variants and args.before:
+            before_code = tmp_path / "before"
+            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(before_code), args.before],
+                           check=True, capture_output=True)
+        try:
+            cache = results / "eval" / "_reference" / args.testset
+            for count in args.utterances:
+                config = write_config(results, count, tmp_path)
+                for job in jobs:
+                    cli, label = job_args(job)
+                    for variant in args.variants:
+                        if variant == "before" and (before_code is None or count != args.utterances[0]):
+                            continue   # the former code once, at the first count (today's default)
+                        if variant == "cold":
+                            shutil.rmtree(cache, ignore_errors=True)
+                        code = before_code if variant == "before" else REPO
+                        out = tmp_path / "out" / f"{variant}-{label}-{count}"
+                        result = run_job(code, config, args.testset, cli, out)
+                        rows.append(row(variant, label, count, result))
+                        print(f"{label} {variant} {count}: {rows[-1]['wall_s']:.0f} s wall", file=sys.stderr, flush=True)
+        finally:
+            if before_code is not None:
+                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(before_code)],
+                               capture_output=True)
+    text = table(rows)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    if args.write:
+        from bench_train import write_section
+
+        body = (f"{SECTION}\n\nMeasured {date.today().isoformat()} on {platform.machine()} "
+                f"({os.cpu_count()} CPUs, {platform.python_version()}) with `benchmarks/bench_eval.py` "
+                f"(test set {args.testset}, one process per job, 1 thread, `--no-mlflow`).\n\n{text}\n")
+        write_section(args.write, body)
+
+
+if __name__ == "__main__":
+    main()
