@@ -10,7 +10,7 @@ ONNX sessions ourselves, single-threaded, because the runner already runs one wo
 Input: the reference script reads 16-bit files, i.e. samples in [-1, 1]; ``speechmos`` refuses
 anything else. A reconstruction that overshoots is clipped to [-1, 1] first, which is what
 saving it as 16-bit FLAC does too. The P.808 score that speechmos' call also computes is not
-reported, so it is not computed either (half of DNSMOS' time; the P.835 numbers are unchanged).
+reported, so it is not computed either (~35 % of DNSMOS' time; the P.835 numbers are unchanged).
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ class Dnsmos(TransientState, Metric):
         class _Dnsmos(dnsmos_module.DNSMOS):
             """speechmos' DNSMOS with a session built with our options (its __init__ takes none),
             computing P.835 only: its __call__ also runs the P.808 model on a mel spectrogram of
-            every window, about half the time, for a score we do not report."""
+            every window, ~35 % of the time (measured), for a score we do not report."""
 
             def __init__(self) -> None:  # noqa: D401 - replaces the parent's constructor on purpose
                 self.primary_model_path = str(primary)
