@@ -444,3 +444,35 @@ def test_cli_scores_a_system_the_references_and_reports_a_missing_baseline(tmp_p
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "not_run" and "does not exist" in summary["reason"]
     assert list(pd.read_parquet(out / "scores.parquet").columns) == runner.BASE_COLUMNS + ["pesq_wb", "stoi"]
+
+
+class TextLength(Metric):
+    """Non-intrusive and text-reading, like WER: scores the manifest's transcript it is handed."""
+
+    name, columns, intrusive, needs_text = "textlen", ("textlen",), False, True
+
+    def score(self, ref, deg, ref_features=None):  # pragma: no cover - the runner must call score_text
+        raise AssertionError("a needs_text metric is scored through score_text")
+
+    def score_text(self, deg, text):
+        if not text:
+            raise ValueError("no transcript")
+        return {"textlen": float(len(text))}
+
+
+def test_text_metrics_get_each_rows_transcript_and_score_the_references_too(cfg, manifest, tmp_path):
+    frame = read_manifest(manifest)
+    frame["text"] = [f"words {'x' * i}" for i in range(len(frame))]
+    frame.loc[frame.index[1], "text"] = ""  # a missing transcript: a counted failure, not a score
+    texts = dict(zip(frame["id"], frame["text"]))
+    with_text = write_manifest(frame, tmp_path / "with_text.tsv")
+    for kind, recon, out in (("baseline", Identity(), tmp_path / "id"), ("ground_truth", Identity(), tmp_path / "gt")):
+        summary = runner.evaluate(cfg, recon, "librispeech_test", out, system="x", kind=kind, metrics=[TextLength()],
+                                  manifest=with_text, log_mlflow=False)
+        scores = pd.read_parquet(out / "scores.parquet").set_index("id")
+        for utt, value in scores["textlen"].items():
+            if texts[utt]:
+                assert value == len(texts[utt])
+            else:
+                assert math.isnan(value)
+        assert summary["metrics"]["textlen"]["failures"] == int((scores["textlen"].isna()).sum())

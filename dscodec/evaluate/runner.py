@@ -294,7 +294,7 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
     if save:
         audio_dir.mkdir(parents=True, exist_ok=True)
     tally = _Tally()
-    pending: dict[cf.Future, tuple[int, np.ndarray, np.ndarray, str]] = {}
+    pending: dict[cf.Future, tuple[int, np.ndarray, np.ndarray, str, str]] = {}
     n_total = len(rows)
     start = time.perf_counter()
     reconstruct_s = 0.0
@@ -305,8 +305,8 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
 
     def collect(future: cf.Future) -> None:
         nonlocal done
-        index, ref, deg, utterance = pending.pop(future)
-        result = scorer.result(future, index, ref, deg, utterance)
+        index, ref, deg, utterance, text = pending.pop(future)
+        result = scorer.result(future, index, ref, deg, utterance, text)
         tally.rows[index].update(result.scores)
         tally.add_timing(result)
         for name, message in result.failures.items():
@@ -367,8 +367,10 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
                     done += 1
                     continue
                 record["delay_samples"], record["delay_method"] = delay, method
-                future = scorer.submit(index, ref_a, deg_a, record["id"])
-                pending[future] = (index, ref_a, deg_a, record["id"])
+                text = row.get("text")
+                text = text if isinstance(text, str) else ""  # a missing transcript: WER counts a failure
+                future = scorer.submit(index, ref_a, deg_a, record["id"], text)
+                pending[future] = (index, ref_a, deg_a, record["id"], text)
                 while len(pending) >= 2 * scorer.workers + 2:
                     finished, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
                     for f in finished:

@@ -71,12 +71,14 @@ class PairResult:
 
 
 def score_pair(loaded: Sequence[LoadedMetric], ref: np.ndarray, deg: np.ndarray, *,
-               utterance: str | None = None, cache: ReferenceCache | None = None, index: int = -1) -> PairResult:
+               utterance: str | None = None, cache: ReferenceCache | None = None, index: int = -1,
+               text: str | None = None) -> PairResult:
     """Scores of one aligned pair from every available metric.
 
     A metric with a reference-side step gets its features from ``cache`` (computed and stored
     there when missing) and scores with ``ref_features=``; without a cache (or an utterance id)
-    the metric computes them itself inside ``score``, which gives the same numbers."""
+    the metric computes them itself inside ``score``, which gives the same numbers. A metric that
+    ``needs_text`` (WER/CER) scores ``deg`` against ``text``, the manifest's transcript."""
     out = PairResult(index)
     for item in loaded:
         if item.unavailable is not None:
@@ -84,7 +86,9 @@ def score_pair(loaded: Sequence[LoadedMetric], ref: np.ndarray, deg: np.ndarray,
         metric = item.metric
         t0 = time.perf_counter()
         try:
-            if cache is not None and utterance is not None and metric.has_reference_features:
+            if metric.needs_text:
+                result = metric.score_text(deg, text if text is not None else "")
+            elif cache is not None and utterance is not None and metric.has_reference_features:
                 features, hit = cache.features(metric, utterance, ref, item.key)
                 out.reference_seconds[metric.name] = time.perf_counter() - t0
                 out.reference_cached[metric.name] = hit
@@ -120,8 +124,9 @@ def _worker_status() -> list[dict[str, Any]]:
     return [item.status() for item in _WORKER_METRICS]
 
 
-def _worker_score(index: int, ref: np.ndarray, deg: np.ndarray, utterance: str | None) -> PairResult:
-    return score_pair(_WORKER_METRICS, ref, deg, utterance=utterance, cache=_WORKER_CACHE, index=index)
+def _worker_score(index: int, ref: np.ndarray, deg: np.ndarray, utterance: str | None,
+                  text: str | None = None) -> PairResult:
+    return score_pair(_WORKER_METRICS, ref, deg, utterance=utterance, cache=_WORKER_CACHE, index=index, text=text)
 
 
 def _single_thread() -> None:
@@ -196,22 +201,24 @@ class Scorer:
         self._close_pool(wait=False)
         self._go_inline()
 
-    def submit(self, index: int, ref: np.ndarray, deg: np.ndarray, utterance: str | None = None) -> cf.Future:
+    def submit(self, index: int, ref: np.ndarray, deg: np.ndarray, utterance: str | None = None,
+               text: str | None = None) -> cf.Future:
         if self.pool is not None:
             try:
                 with _env(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"):
-                    return self.pool.submit(_worker_score, index, ref, deg, utterance)
+                    return self.pool.submit(_worker_score, index, ref, deg, utterance, text)
             except Exception as err:  # noqa: BLE001 - broken pool: go on in this process
                 self._fallback(err)
         if self.inline is None:
             self._go_inline()
         future: cf.Future = cf.Future()
         assert self.inline is not None
-        future.set_result(score_pair(self.inline, ref, deg, utterance=utterance, cache=self.cache, index=index))
+        future.set_result(score_pair(self.inline, ref, deg, utterance=utterance, cache=self.cache, index=index,
+                                     text=text))
         return future
 
     def result(self, future: cf.Future, index: int, ref: np.ndarray, deg: np.ndarray,
-               utterance: str | None = None) -> PairResult:
+               utterance: str | None = None, text: str | None = None) -> PairResult:
         try:
             return future.result()
         except Exception as err:  # noqa: BLE001 - the pool failed, not a metric: re-score here
@@ -219,7 +226,7 @@ class Scorer:
                 self._fallback(err)
             elif self.inline is None:
                 raise
-            return self.submit(index, ref, deg, utterance).result()
+            return self.submit(index, ref, deg, utterance, text).result()
 
     def finish(self) -> list[dict[str, Any]]:
         """Close the pool; the metrics' load status (from a worker, or from this process)."""

@@ -19,14 +19,14 @@ from dscodec.report.paper_values import paper_value
 from dscodec.report.tables import Cell, Column, Row, Table
 
 # Columns as in the paper (bandwidth, Nq, tokens/s, UTMOS, PESQ, STOI, V/UV F1) plus PESQ-NB,
-# speaker similarity and DNSMOS (OVRL). Key = score column in scores.parquet.
+# speaker similarity, DNSMOS (OVRL) and WER/CER of an ASR transcript (lower is better). Key = score column in scores.parquet.
 METRIC_COLUMNS = [
     Column("utmos", "UTMOS"), Column("pesq_wb", "PESQ-WB"), Column("pesq_nb", "PESQ-NB"),
     Column("stoi", "STOI"), Column("vuv_f1", "V/UV F1"), Column("speaker_sim", "Spk-Sim"),
-    Column("dnsmos_ovrl", "DNSMOS"),
+    Column("dnsmos_ovrl", "DNSMOS"), Column("wer", "WER"), Column("cer", "CER"),
 ]
 KBPS = Column("kbps", "kbps", digits=2)
-LEARNED = {"utmos": "UTMOS", "vuv_f1": "V/UV F1", "speaker_sim": "Spk-Sim", "dnsmos_ovrl": "DNSMOS"}
+LEARNED = {"utmos": "UTMOS", "vuv_f1": "V/UV F1", "speaker_sim": "Spk-Sim", "dnsmos_ovrl": "DNSMOS", "wer": "WER/CER"}
 
 
 def _fmt(value: Any, digits: int = 0) -> str:
@@ -136,7 +136,8 @@ def build_table(cfg: Mapping[str, Any], spec: plan.TableSpec, out_dir: Path) -> 
     footer = [
         _corpus_line(cfg, spec.testset, results) + _scored_text(rows),
         _training_line(cfg),
-        "Cells: mean ± 95% CI (t-interval over utterances); '(n/N)': only n of the N utterances attempted could be "
+        "Cells: mean ± 95% CI (t-interval over utterances); WER/CER: word/character error rate of an ASR transcript "
+        "against the test set's text (lower is better; the ground-truth row is the recogniser's own floor); '(n/N)': only n of the N utterances attempted could be "
         "scored (the failures are listed in each evaluation's summary.json). kbps: measured from the encoded "
         "bitstreams (DS-Codec .dsc files, Opus/Codec2 payload) where the codec writes one, else nominal. '(paper)' "
         "columns: the value published in the paper, for comparison only.",

@@ -47,7 +47,7 @@ class EvalResult:
             return f"not run: {self.summary.get('reason', 'no reason recorded')}"
         entry = (self.summary.get("metrics") or {}).get(column)
         if entry is None:
-            return "unavailable: metric not configured"
+            return "not computed: its metric is not in this run's evaluation.metrics"
         if "unavailable" in entry:
             return f"unavailable: {entry['unavailable']}"
         return None

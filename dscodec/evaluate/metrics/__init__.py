@@ -18,6 +18,7 @@ METRICS: dict[str, str] = {
     "speaker_sim": "dscodec.evaluate.metrics.speaker:SpeakerSimilarity",
     "utmos": "dscodec.evaluate.metrics.utmos:Utmos",
     "dnsmos": "dscodec.evaluate.metrics.dnsmos:Dnsmos",
+    "wer": "dscodec.evaluate.metrics.wer:Wer",
 }
 
 

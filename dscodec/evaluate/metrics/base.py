@@ -42,6 +42,7 @@ class Metric(ABC):
     higher_is_better: bool = True
     version: str = "1"                  # bump when the numbers (or reference features) change: invalidates caches
     has_reference_features: bool = False  # True: reference_features() does reference-only work worth caching
+    needs_text: bool = False            # True: scored by score_text(deg, transcript) instead of score (WER/CER)
 
     def load(self) -> None:
         """Load models/libraries; raise MetricUnavailable(reason) if that is impossible here."""
