@@ -5,10 +5,24 @@
   and fine frequency detail are penalised.
 - LSGAN adversarial loss (Mao et al., 2017), as in HiFi-GAN/BigCodec.
 - Feature matching: L1 between the discriminator feature maps of real and generated audio.
+
+Reductions (`train.loss_reduction`, passed here as `reduction`):
+- "mean" [ours]: averages over mel scales, over discriminators and over all feature maps
+  (the final logits included). The CPU default keeps it because its recipe (lr, warm-up,
+  weights) was tuned with it (benchmarks/RESULTS.md "Learning curves"); its numbers are
+  unchanged by the switch.
+- "bigcodec" [BigCodec]: sums, as BigCodec's public code does (Aria-K-Alethia/BigCodec,
+  criterions/mel_loss.py: `loss += L1` over the 7 mel scales, no division;
+  lightning_module.py compute_gen_loss / compute_disc_loss: adversarial and discriminator
+  terms `sum(...)` over all MPD and spectrogram sub-discriminators of the MSE on the final
+  output, feature matching `fm_loss += L1(p_[i][j], p[i][j])` for j < len(p_[i]) - 1, i.e.
+  every layer except the final logits, summed over layers and sub-discriminators). With the
+  weights 15/1/1/1 (config/train/default.yaml `lambdas`) this is BigCodec's balance: relative
+  to the mel term, feature matching ~7x and adversarial ~1.4x stronger, VQ ~7x weaker than "mean".
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +30,16 @@ import torchaudio
 from torch import nn
 
 DiscOutputs = Sequence[tuple[torch.Tensor, Sequence[torch.Tensor]]]
+Reduction = Literal["mean", "bigcodec"]
+REDUCTIONS: tuple[str, ...] = ("mean", "bigcodec")
+
+
+def _reduce(terms: Sequence[torch.Tensor], reduction: Reduction) -> torch.Tensor:
+    """Mean ("mean") or sum ("bigcodec") of scalar loss terms."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"unknown loss reduction {reduction!r}; expected one of {REDUCTIONS}")
+    stacked = torch.stack(list(terms))
+    return stacked.mean() if reduction == "mean" else stacked.sum()
 
 
 class MelReconstructionLoss(nn.Module):
@@ -36,32 +60,41 @@ class MelReconstructionLoss(nn.Module):
             for w, m in zip(window_lengths, n_mels)
         )
 
-    def forward(self, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Mean over scales of L1(log10 mel(recon), log10 mel(target)); inputs [B, 1, T]."""
+    def forward(self, recon: torch.Tensor, target: torch.Tensor, reduction: Reduction = "mean") -> torch.Tensor:
+        """Mean ("mean") or sum ("bigcodec") over scales of L1(log10 mel(recon), log10 mel(target));
+        inputs [B, 1, T]."""
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"unknown loss reduction {reduction!r}; expected one of {REDUCTIONS}")
         loss = recon.new_zeros(())
         for mel in self.mels:
             x = mel(recon).clamp_min(self.clamp_eps).log10()
             y = mel(target).clamp_min(self.clamp_eps).log10()
             loss = loss + F.l1_loss(x, y)
-        return loss / len(self.mels)
+        return loss / len(self.mels) if reduction == "mean" else loss
 
 
-def generator_adversarial_loss(fake_outs: DiscOutputs) -> torch.Tensor:
-    """LSGAN generator term: mean over discriminators of E[(1 - D(G(x)))^2]."""
-    return torch.stack([(1 - logits).pow(2).mean() for logits, _ in fake_outs]).mean()
+def generator_adversarial_loss(fake_outs: DiscOutputs, reduction: Reduction = "mean") -> torch.Tensor:
+    """LSGAN generator term: mean ("mean") or sum ("bigcodec") over discriminators of E[(1 - D(G(x)))^2]."""
+    return _reduce([(1 - logits).pow(2).mean() for logits, _ in fake_outs], reduction)
 
 
-def discriminator_loss(real_outs: DiscOutputs, fake_outs: DiscOutputs) -> torch.Tensor:
-    """LSGAN discriminator term: mean over discriminators of E[(1 - D(x))^2] + E[D(G(x))^2]."""
+def discriminator_loss(real_outs: DiscOutputs, fake_outs: DiscOutputs, reduction: Reduction = "mean") -> torch.Tensor:
+    """LSGAN discriminator term: mean ("mean") or sum ("bigcodec") over discriminators of
+    E[(1 - D(x))^2] + E[D(G(x))^2]."""
     terms = [(1 - r).pow(2).mean() + f.pow(2).mean() for (r, _), (f, _) in zip(real_outs, fake_outs)]
-    return torch.stack(terms).mean()
+    return _reduce(terms, reduction)
 
 
-def feature_matching_loss(real_outs: DiscOutputs, fake_outs: DiscOutputs) -> torch.Tensor:
-    """Mean L1 between feature maps of real (detached) and generated audio, over all layers."""
+def feature_matching_loss(real_outs: DiscOutputs, fake_outs: DiscOutputs, reduction: Reduction = "mean") -> torch.Tensor:
+    """L1 between feature maps of real (detached) and generated audio. "mean": mean over all maps,
+    the last (the logits, which our discriminators also append to their maps) included;
+    "bigcodec": sum over all maps but the last, as BigCodec leaves its final output out."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"unknown loss reduction {reduction!r}; expected one of {REDUCTIONS}")
+    skip_last = reduction == "bigcodec"
     terms = [
         F.l1_loss(f, r.detach())
         for (_, real_maps), (_, fake_maps) in zip(real_outs, fake_outs)
-        for r, f in zip(real_maps, fake_maps)
+        for r, f in zip(real_maps[:-1] if skip_last else real_maps, fake_maps)
     ]
-    return torch.stack(terms).mean()
+    return _reduce(terms, reduction)

@@ -49,9 +49,9 @@ class NaNAfter(torch.nn.Module):
         super().__init__()
         self.inner, self.start, self.count, self.calls = inner, start, count, 0
 
-    def forward(self, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, recon: torch.Tensor, target: torch.Tensor, *reduction: str) -> torch.Tensor:
         self.calls += 1
-        loss = self.inner(recon, target)
+        loss = self.inner(recon, target, *reduction)
         if self.calls > self.start and (self.count is None or self.calls <= self.start + self.count):
             return loss * float("nan")
         return loss

@@ -45,7 +45,9 @@ from torch.utils.data import DataLoader, Dataset
 from dscodec.config import config_hash
 from dscodec.errors import ConfigError, TrainingError
 from dscodec.losses import (
+    REDUCTIONS,
     MelReconstructionLoss,
+    Reduction,
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
@@ -207,6 +209,11 @@ class Trainer:
         weights = {"mel": 15.0, "adversarial": 1.0, "feature_matching": 1.0, "vq": 1.0}
         weights.update(train_cfg.get("loss_weights") or {})
         self.weights = weights
+        # how the raw losses reduce over mel scales / discriminators / feature maps (dscodec.losses):
+        # "mean" [ours] keeps the CPU recipe's numbers, "bigcodec" sums as BigCodec does (paper.yaml)
+        self.loss_reduction: Reduction = train_cfg.get("loss_reduction", "mean")
+        if self.loss_reduction not in REDUCTIONS:
+            raise ConfigError(f"`train.loss_reduction` must be one of {REDUCTIONS}, got {self.loss_reduction!r}")
         self.bf16 = dist_utils.use_bf16(train_cfg.get("precision", "auto"), self.device)
 
         codec, disc = setup.codec.to(self.device), setup.discriminators.to(self.device)
@@ -290,7 +297,7 @@ class Trainer:
         with dist_utils.autocast(self.device, self.bf16):
             out = self.codec_run(wav)
         recon = out.recon.float()
-        loss_mel = self.mel_loss(recon, wav)
+        loss_mel = self.mel_loss(recon, wav, self.loss_reduction)
         loss_g = w["mel"] * loss_mel + w["vq"] * out.vq_loss.float()
         metrics: dict[str, torch.Tensor] = {}
 
@@ -298,7 +305,7 @@ class Trainer:
             # (2) discriminators: LSGAN on real vs detached reconstructions
             with dist_utils.autocast(self.device, self.bf16):
                 d_real, d_fake = _split(self.disc_run(torch.cat([wav, recon.detach()])), n)
-            loss_d = discriminator_loss(d_real, d_fake).float()
+            loss_d = discriminator_loss(d_real, d_fake, self.loss_reduction).float()
             if not dist_utils.all_true(_finite(loss_d), info):
                 return None
             self.opt_d.zero_grad(set_to_none=True)
@@ -337,7 +344,8 @@ class Trainer:
                 with torch.no_grad():
                     g_real = self.disc(wav)
                 g_fake = self.disc(recon)
-            return generator_adversarial_loss(g_fake).float(), feature_matching_loss(g_real, g_fake).float()
+            return (generator_adversarial_loss(g_fake, self.loss_reduction).float(),
+                    feature_matching_loss(g_real, g_fake, self.loss_reduction).float())
         finally:
             for p in self.disc.parameters():
                 p.requires_grad_(True)
@@ -352,7 +360,8 @@ class Trainer:
     # -- validation ---------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> float | None:
-        """Mel loss on the first `val_utterances` dev utterances; a few reconstructions logged."""
+        """Mel loss on the first `val_utterances` dev utterances; a few reconstructions logged.
+        Always the mean over scales, whatever `train.loss_reduction`, so runs stay comparable."""
         if not self.val_items:
             return None
         from dscodec.audio import save_audio
@@ -497,6 +506,8 @@ def resume_fingerprint(config: Mapping[str, Any], system: str, stage: int, init_
     """What a last.pt must match to be resumed: the settings that shape the training
     trajectory, and (stage 2) the stage-1 checkpoint it started from (size + mtime)."""
     train = {k: v for k, v in config["train"].items() if k not in ("num_workers", "threads", "stage1", "stage2")}
+    if train.get("loss_reduction") == "mean":  # the implicit default: checkpoints from before the switch resume
+        del train["loss_reduction"]
     init = None
     if init_from is not None and Path(init_from).exists():
         st = Path(init_from).stat()

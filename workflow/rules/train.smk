@@ -40,6 +40,8 @@ def stage1_ckpt(system):
 def train_hash(system, stage):
     """Everything that shapes this job's training run (so a stage-2 edit does not retrain stage 1)."""
     shared = {k: v for k, v in TRAIN.items() if k not in ("stage1", "stage2")}
+    if shared.get("loss_reduction") == "mean":  # the implicit default: runs trained before the switch stay valid
+        del shared["loss_reduction"]
     return config_hash({"seed": config["seed"], "model": config["model"], "device": config["device"],
                         "train": shared, "stage": TRAIN[f"stage{stage}"], "system": SYSTEMS[system]})
 
