@@ -58,6 +58,15 @@ def test_paper_size_matches_bigcodec_dimensions():
     assert codes.shape == (1, 2)
 
 
+def test_paper_size_discriminator_widths_are_bigcodecs():
+    """BigCodec's MPD (config/model/default.yaml: channels 16, x4, max 512; module/mpd.py),
+    not HiFi-GAN's 32 ... 1024; MS-STFT keeps EnCodec's 32 filters."""
+    size = get_size("paper")
+    assert size.mpd_channels == (16, 64, 256, 512, 512) and size.stft_channels == 32
+    mpd = Discriminators(size).mpd[0]
+    assert [conv.out_channels for conv in mpd.convs] == [16, 64, 256, 512, 512]
+
+
 def test_gradient_flows_through_straight_through_into_encoder(tiny):
     torch.manual_seed(0)
     model = CodecModel(tiny, "pq", "mirror")

@@ -1,5 +1,5 @@
-"""Discriminators (paper §2.4; sizes from BigCodec): HiFi-GAN multi-period (MPD) and
-EnCodec-style multi-scale STFT (MS-STFT).
+"""Discriminators (paper §2.4; widths in dscodec/models/sizes.py: MPD from BigCodec, MS-STFT
+from EnCodec): HiFi-GAN multi-period (MPD) and EnCodec-style multi-scale STFT (MS-STFT).
 
 - MPD (Kong et al., 2020): the waveform is folded into [T/p, p] for p in 2, 3, 5, 7, 11
   and judged by 2-D convs along the folded time axis, which exposes periodic structure.

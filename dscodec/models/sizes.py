@@ -38,9 +38,16 @@ class ModelSize:
     transformer_heads: int = 16                    # [ours] head dim 64
     transformer_ffn_dim: int = 2816                # [ours] LLaMA rule: 8/3 * 1024 rounded up to 256
     transformer_window: int = 40                   # [ours] +-40 frames (0.5 s): 1 s crops see it all
-    mpd_channels: tuple[int, ...] = (32, 128, 512, 1024, 1024)  # [BigCodec] HiFi-GAN MPD widths
+    # [BigCodec] MPD widths: Aria-K-Alethia/BigCodec config/model/default.yaml `mpd` (channels 16,
+    # x4 per layer, max 512) through module/mpd.py's 5 downsampling convs = 16, 64, 256, 512, 512
+    # (HiFi-GAN's own are 32, 128, 512, 1024, 1024, which this preset used before). Our last
+    # conv has kernel 3 where module/mpd.py has 2 (kernel_sizes[1] - 1): kept [ours], odd + padded.
+    mpd_channels: tuple[int, ...] = (16, 64, 256, 512, 512)
     mpd_periods: tuple[int, ...] = (2, 3, 5, 7, 11)             # [paper]
-    stft_channels: int = 32                        # [BigCodec] EnCodec MS-STFT filters
+    # [EnCodec] MS-STFT filters (Défossez et al., 2022: 32). Not BigCodec's: its spectrogram
+    # discriminator (module/mstft.py, `mstft` in config/model/default.yaml: channels 32 growing
+    # to 512, downsample 2, 2, 2) is a different architecture; the paper names MS-STFT.
+    stft_channels: int = 32
     stft_ffts: tuple[int, ...] = (2048, 1024, 512, 256, 128)    # [paper] FFT sizes 128..2048
 
     @property
