@@ -22,7 +22,9 @@ env: system-deps $(STAMP)
 	@# point the (shared) environment at this checkout; cheap when nothing changed
 	@$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e . >/dev/null
 
-$(STAMP): pyproject.toml
+# No prerequisite on purpose: ENV_DIR is keyed by the hash of pyproject.toml, so a changed
+# pyproject.toml already means a new ENV_DIR; a fresh clone (new mtimes) must reuse the built one.
+$(STAMP):
 	@echo ">> creating environment $(ENV_DIR)"
 	$(PYTHON) -m venv --clear $(ENV_DIR)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
