@@ -231,7 +231,7 @@ def test_every_registered_metric_builds_from_the_default_config():
         pickle.loads(pickle.dumps(metric))      # shipped unloaded to spawned workers
     columns = [c for m in metrics for c in m.columns]
     assert len(columns) == len(set(columns))
-    assert {m.name for m in metrics if not m.intrusive} == {"utmos", "dnsmos"}
+    assert {m.name for m in metrics if not m.intrusive} == {"utmos", "dnsmos", "wer"}
 
 
 def test_unknown_metric_name_is_a_config_error():
