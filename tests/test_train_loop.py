@@ -183,3 +183,20 @@ def test_the_cleanup_pattern_matches_the_writers_own_temporary_names(tmp_path: P
         Path(name).write_bytes(b"")  # as if killed before os.replace
     assert checkpoint.remove_stale_temporaries(tmp_path, (LAST,)) == sorted(Path(n) for n in set(made))
     assert sorted(p.name for p in tmp_path.iterdir()) == [LAST]
+
+
+def test_console_eta_covers_the_warm_up_and_names_the_gan_steps_still_to_come(tmp_path: Path) -> None:
+    """During a reconstruction-only warm-up the ETA must not price the (slower) GAN steps at
+    warm-up speed: it covers the warm-up and says how many GAN steps follow; after the hand-over
+    it is the plain remaining time."""
+    manifest = write_corpus(tmp_path / "c", n=2)
+    cfg = tiny_config(tmp_path, {"train": {"stage1": {"steps": 4, "adversarial_start_step": 2, "log_every": 1,
+                                                      "val_every": 100, "checkpoint_every": 100}}})
+    lines: list[str] = []
+    trainer = Trainer(cfg, SYSTEM, 1, build_stage(cfg, SYSTEM, 1), tmp_path / "run", train_manifest=manifest,
+                      dev_manifest=manifest, console=lines.append)
+    trainer.run()
+    steps = [line for line in lines if " step " in line and "ETA" in line]
+    assert len(steps) == 4
+    assert all("+ 2 GAN steps" in line for line in steps[:1])
+    assert not any("GAN steps" in line for line in steps[2:])

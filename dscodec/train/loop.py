@@ -411,7 +411,11 @@ class Trainer:
         window: dict[str, list[float]] = {}
         t_window, n_window = time.perf_counter(), 0
         audio_per_step = hp.batch_size * self.segment / self.codec.sample_rate
+        # the ETA extrapolates the speed of the current phase only: a warm-up step costs ~0.36x a GAN step
+        phase_origin = (self.step, time.perf_counter())
         for wav in self._loader():
+            if self.step == hp.adversarial_start_step and self.step > phase_origin[0]:
+                phase_origin = (self.step, time.perf_counter())
             wav = wav.to(self.device, non_blocking=True)
             result = self.train_step(wav)
             self.sched_g.step()
@@ -444,7 +448,7 @@ class Trainer:
                 self.last_metrics = metrics
                 self.sink.log_metrics(metrics, step=self.step)
                 if info.is_main:
-                    self._print(metrics, start_step, t_start)
+                    self._print(metrics, *phase_origin)
                 window, t_window, n_window = {}, time.perf_counter(), 0
             if self.step % hp.val_every == 0 or done:
                 val = self.validate()
@@ -484,11 +488,19 @@ class Trainer:
         dist_utils.barrier(self.info)
         return summary
 
-    def _print(self, m: Mapping[str, float], start_step: int, t_start: float) -> None:
-        done = self.step - start_step
-        rate = done / max(time.perf_counter() - t_start, 1e-9)
-        eta = (self.hp.steps - self.step) / rate if rate > 0 else math.inf
+    def _print(self, m: Mapping[str, float], origin_step: int, t_origin: float) -> None:
+        """One console line. The ETA uses the speed since `origin_step` (the start of the current
+        phase): during a reconstruction-only warm-up it covers the warm-up and names the slower GAN
+        steps still to come instead of pricing them at warm-up speed."""
+        done = self.step - origin_step
+        rate = done / max(time.perf_counter() - t_origin, 1e-9)
+        gan_from = self.hp.adversarial_start_step
+        in_warmup = self.step < gan_from < self.hp.steps
+        end = gan_from if in_warmup else self.hp.steps
+        eta = (end - self.step) / rate if rate > 0 else math.inf
         eta_s = time.strftime("%H:%M:%S", time.gmtime(eta)) if math.isfinite(eta) else "?"
+        if in_warmup:
+            eta_s += f" + {self.hp.steps - gan_from} GAN steps"
         pct = 100.0 * self.step / self.hp.steps
         parts = [f"[{self.system} stage{self.stage}] step {self.step}/{self.hp.steps} ({pct:.0f}%)"]
         if "loss_g" in m:
