@@ -34,10 +34,14 @@ Reduction = Literal["mean", "bigcodec"]
 REDUCTIONS: tuple[str, ...] = ("mean", "bigcodec")
 
 
-def _reduce(terms: Sequence[torch.Tensor], reduction: Reduction) -> torch.Tensor:
-    """Mean ("mean") or sum ("bigcodec") of scalar loss terms."""
+def _check_reduction(reduction: str) -> None:
     if reduction not in REDUCTIONS:
         raise ValueError(f"unknown loss reduction {reduction!r}; expected one of {REDUCTIONS}")
+
+
+def _reduce(terms: Sequence[torch.Tensor], reduction: Reduction) -> torch.Tensor:
+    """Mean ("mean") or sum ("bigcodec") of scalar loss terms."""
+    _check_reduction(reduction)
     stacked = torch.stack(list(terms))
     return stacked.mean() if reduction == "mean" else stacked.sum()
 
@@ -63,8 +67,7 @@ class MelReconstructionLoss(nn.Module):
     def forward(self, recon: torch.Tensor, target: torch.Tensor, reduction: Reduction = "mean") -> torch.Tensor:
         """Mean ("mean") or sum ("bigcodec") over scales of L1(log10 mel(recon), log10 mel(target));
         inputs [B, 1, T]."""
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"unknown loss reduction {reduction!r}; expected one of {REDUCTIONS}")
+        _check_reduction(reduction)
         loss = recon.new_zeros(())
         for mel in self.mels:
             x = mel(recon).clamp_min(self.clamp_eps).log10()
@@ -89,8 +92,7 @@ def feature_matching_loss(real_outs: DiscOutputs, fake_outs: DiscOutputs, reduct
     """L1 between feature maps of real (detached) and generated audio. "mean": mean over all maps,
     the last (the logits, which our discriminators also append to their maps) included;
     "bigcodec": sum over all maps but the last, as BigCodec leaves its final output out."""
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"unknown loss reduction {reduction!r}; expected one of {REDUCTIONS}")
+    _check_reduction(reduction)
     skip_last = reduction == "bigcodec"
     terms = [
         F.l1_loss(f, r.detach())
