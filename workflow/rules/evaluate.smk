@@ -3,10 +3,13 @@
 #   R/eval/baseline-<name>/<testset>/...                                      evaluation.baselines
 #   R/eval/ground-truth/<testset>/...                                         the references
 # A baseline whose weights are absent still "succeeds": its summary says not_run with the reason.
-# `params: h` hashes the evaluation section, so a metric or test-set change reruns evaluation only.
+# `params: h` hashes the evaluation keys that change scores (dscodec/jobkeys.py): a metric change
+# reruns evaluation only, and `workers`, `testsets` or another baseline's entry rerun nothing.
 # Like the other rules, the resolved config is read but not declared as an input: it is rewritten
 # whenever *any* section changes, and its new mtime would rerun every evaluation.
 import re as _re
+
+from dscodec import jobkeys
 
 EVAL = config["evaluation"]
 EVAL_TESTSETS = list(EVAL["testsets"])
@@ -50,7 +53,7 @@ rule evaluate_system:
         stage="1|2",
         **EVAL_CONSTRAINTS,
     params:
-        h=cfg_hash("evaluation"),
+        h=jobkeys.eval_hash(config),
         out=lambda wc, output: str(Path(output.summary).parent),
     log:
         f"{R}/logs/eval/{{system}}-stage{{stage}}-{{testset}}.log",
@@ -78,7 +81,7 @@ rule evaluate_baseline:
         baseline=_alternatives(EVAL_BASELINES),
         **EVAL_CONSTRAINTS,
     params:
-        h=cfg_hash("evaluation"),
+        h=lambda wc: jobkeys.eval_hash(config, wc.baseline),
         out=lambda wc, output: str(Path(output.summary).parent),
     log:
         f"{R}/logs/eval/baseline-{{baseline}}-{{testset}}.log",
@@ -103,7 +106,7 @@ rule evaluate_ground_truth:
     wildcard_constraints:
         **EVAL_CONSTRAINTS,
     params:
-        h=cfg_hash("evaluation"),
+        h=jobkeys.eval_hash(config),
         out=lambda wc, output: str(Path(output.summary).parent),
     log:
         f"{R}/logs/eval/ground-truth-{{testset}}.log",

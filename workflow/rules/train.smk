@@ -8,6 +8,8 @@
 import sys as _sys
 from pathlib import Path as _Path
 
+from dscodec import jobkeys
+
 TRAIN = config["train"]
 SYSTEMS = config["systems"]
 STAGE1_SYSTEMS = [name for name, spec in SYSTEMS.items() if not spec.get("stage1_from")]
@@ -38,12 +40,8 @@ def stage1_ckpt(system):
 
 
 def train_hash(system, stage):
-    """Everything that shapes this job's training run (so a stage-2 edit does not retrain stage 1)."""
-    shared = {k: v for k, v in TRAIN.items() if k not in ("stage1", "stage2")}
-    if shared.get("loss_reduction") == "mean":  # the implicit default: runs trained before the switch stay valid
-        del shared["loss_reduction"]
-    return config_hash({"seed": config["seed"], "model": config["model"], "device": config["device"],
-                        "train": shared, "stage": TRAIN[f"stage{stage}"], "system": SYSTEMS[system]})
+    """What shapes this job's weights (dscodec/jobkeys.py): not threads, workers, GPUs or the device."""
+    return jobkeys.train_hash(config, system, stage)
 
 
 rule train_stage1:

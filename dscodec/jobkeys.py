@@ -1,0 +1,48 @@
+"""What a training or evaluation job's result depends on: the config keys that change it.
+
+The Snakemake rules hash these (`params: h`) so that a config edit reruns exactly the jobs whose
+results it changes, and an evaluation job uses the same key to decide whether the utterances a
+killed run already scored may be reused. Keys that only decide *how* a job runs (processes,
+threads, GPUs, the device, compilation) are left out: moving from 1 to 2 GPUs must not retrain
+seven models. `precision` stays in: bf16 autocast changes the arithmetic, hence the weights.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from dscodec.config import config_hash
+
+# train.* keys that decide how a training job runs, not what it learns.
+TRAIN_EXECUTION_KEYS = ("num_workers", "threads", "gpus", "compile")
+# evaluation.* keys that decide how or where evaluation runs, or which *other* jobs exist.
+EVAL_EXECUTION_KEYS = ("workers", "testsets", "baselines")
+
+
+def train_key(cfg: Mapping[str, Any], system: str, stage: int) -> dict[str, Any]:
+    """Everything that shapes this (system, stage) training run (a stage-2 edit leaves stage 1 alone)."""
+    train = cfg["train"]
+    shared = {k: v for k, v in train.items() if k not in ("stage1", "stage2", *TRAIN_EXECUTION_KEYS)}
+    if shared.get("loss_reduction") == "mean":  # the implicit default: runs trained before the switch stay valid
+        del shared["loss_reduction"]
+    return {"seed": cfg["seed"], "model": cfg["model"], "train": shared,
+            "stage": train[f"stage{int(stage)}"], "system": cfg["systems"][system]}
+
+
+def train_hash(cfg: Mapping[str, Any], system: str, stage: int) -> str:
+    return config_hash(train_key(cfg, system, stage))
+
+
+def eval_key(cfg: Mapping[str, Any], baseline: str | None = None) -> dict[str, Any]:
+    """The evaluation settings that change a job's scores; a baseline job adds its own spec only."""
+    from dscodec.evaluate.testsets import subset_seed
+
+    evaluation = cfg["evaluation"]
+    key = {k: v for k, v in evaluation.items() if k not in EVAL_EXECUTION_KEYS}
+    key["subset_seed"] = subset_seed(cfg)  # resolved: it falls back to the config seed
+    if baseline is not None:
+        key["baseline"] = {"name": baseline, "spec": (evaluation.get("baselines") or {}).get(baseline)}
+    return key
+
+
+def eval_hash(cfg: Mapping[str, Any], baseline: str | None = None) -> str:
+    return config_hash(eval_key(cfg, baseline))

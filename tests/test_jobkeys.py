@@ -1,0 +1,70 @@
+"""dscodec/jobkeys.py: only settings that change a result change the hash the rules rerun on."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from dscodec import jobkeys
+from dscodec.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def paper() -> dict:
+    return load_config(REPO / "configs" / "default.yaml", REPO / "configs" / "paper.yaml")
+
+
+def edited(cfg: dict, path: str, value) -> dict:
+    out = copy.deepcopy(cfg)
+    *parents, last = path.split(".")
+    node = out
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return out
+
+
+@pytest.mark.parametrize("path, value", [("train.gpus", 1), ("train.num_workers", 0), ("train.threads", 3),
+                                         ("train.compile", True), ("device", "cpu")])
+def test_execution_settings_do_not_change_the_training_hash(paper: dict, path: str, value) -> None:
+    changed = edited(paper, path, value)
+    assert changed != paper  # the edit is real, so the equality below is not vacuous
+    for stage in (1, 2):
+        assert jobkeys.train_hash(changed, "ds_codec_vq", stage) == jobkeys.train_hash(paper, "ds_codec_vq", stage)
+
+
+@pytest.mark.parametrize("path, value", [("train.precision", "fp32"), ("seed", 7), ("model.size", "small"),
+                                         ("train.segment_seconds", 2.0), ("train.stage1.lr", 3e-4)])
+def test_result_settings_change_the_training_hash(paper: dict, path: str, value) -> None:
+    assert jobkeys.train_hash(edited(paper, path, value), "ds_codec_vq", 1) != jobkeys.train_hash(paper, "ds_codec_vq", 1)
+
+
+def test_a_stage2_edit_leaves_stage1_alone(paper: dict) -> None:
+    changed = edited(paper, "train.stage2.lr", 1e-3)
+    assert jobkeys.train_hash(changed, "ds_codec_vq", 1) == jobkeys.train_hash(paper, "ds_codec_vq", 1)
+    assert jobkeys.train_hash(changed, "ds_codec_vq", 2) != jobkeys.train_hash(paper, "ds_codec_vq", 2)
+
+
+@pytest.mark.parametrize("path, value", [("evaluation.workers", 2), ("evaluation.testsets", ["librispeech_test"])])
+def test_execution_settings_do_not_change_the_evaluation_hash(paper: dict, path: str, value) -> None:
+    changed = edited(paper, path, value)
+    assert changed != paper
+    assert jobkeys.eval_hash(changed) == jobkeys.eval_hash(paper)
+    assert jobkeys.eval_hash(changed, "opus_6kbps") == jobkeys.eval_hash(paper, "opus_6kbps")
+
+
+@pytest.mark.parametrize("path, value", [("evaluation.metrics", ["pesq_wb"]), ("evaluation.crepe_model", "tiny"),
+                                         ("evaluation.max_utterances", 5), ("evaluation.subset_seed", 3)])
+def test_scoring_settings_change_the_evaluation_hash(paper: dict, path: str, value) -> None:
+    assert jobkeys.eval_hash(edited(paper, path, value)) != jobkeys.eval_hash(paper)
+
+
+def test_a_baseline_job_depends_on_its_own_entry_only(paper: dict) -> None:
+    changed = copy.deepcopy(paper)
+    changed["evaluation"]["baselines"]["codec2_1200"]["mode"] = 700
+    assert jobkeys.eval_hash(changed, "opus_6kbps") == jobkeys.eval_hash(paper, "opus_6kbps")
+    assert jobkeys.eval_hash(changed, "codec2_1200") != jobkeys.eval_hash(paper, "codec2_1200")
+    assert jobkeys.eval_hash(changed) == jobkeys.eval_hash(paper)  # DS-Codec and ground-truth jobs
