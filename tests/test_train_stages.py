@@ -88,3 +88,22 @@ def test_stage2_rejects_a_checkpoint_of_another_quantizer(stage1: dict) -> None:
 
     with pytest.raises(TrainingError, match="quantizer"):
         build_stage(stage1["cfg"], "ds_codec_pq", 2, stage1["ckpts"]["ds_codec_vq"])
+
+
+def test_stage2_transformer_initialisation_follows_the_config_seed(stage1: dict) -> None:
+    """Two builds from the same checkpoint and seed start from the same Transformer, whatever the
+    process's RNG held before; another seed starts elsewhere (so the equality is not vacuous)."""
+    cfg, ckpt = stage1["cfg"], stage1["ckpts"]["ds_codec_vq"]
+
+    def transformer_after(rng_seed: int, config: dict) -> dict:
+        torch.manual_seed(rng_seed)
+        torch.rand(1000)  # unrelated draws before the build
+        setup = build_stage(config, "ds_codec_vq", 2, ckpt)
+        return {k: v.clone() for k, v in setup.codec.decoder.transformer.state_dict().items()}
+
+    first, second = transformer_after(1, cfg), transformer_after(2, cfg)
+    assert first.keys() == second.keys() and first
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
+    other = transformer_after(1, {**cfg, "seed": int(cfg["seed"]) + 1})
+    assert any(not torch.equal(first[k], other[k]) for k in first)

@@ -93,7 +93,12 @@ def build_stage2(config: Mapping[str, Any], system: str, stage1_ckpt: str | Path
             f"{stage1_ckpt}: quantizer {codec.quantizer_kind!r} but system {system!r} uses {sys_cfg['quantizer']!r}"
         )
     if sys_cfg["stage2"] == "transformer" and codec.decoder_kind == "mirror":
-        codec = codec.to_nonmirror()  # the paper's architecture switch
+        # the paper's architecture switch; the inserted Transformer's initial weights come from the
+        # config seed, not from whatever the process's RNG held (forked: the discriminators below
+        # start from the same seed and weights as before this was seeded)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(stage_seed(config, 2))
+            codec = codec.to_nonmirror()
     elif sys_cfg["stage2"] == "plain" and codec.decoder_kind != "mirror":
         raise ConfigError(f"system {system!r}: `stage2: plain` needs a mirrored stage 1 (`stage1: mirror`)")
     torch.manual_seed(stage_seed(config, 2))
