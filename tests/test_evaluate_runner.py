@@ -476,3 +476,87 @@ def test_text_metrics_get_each_rows_transcript_and_score_the_references_too(cfg,
             else:
                 assert math.isnan(value)
         assert summary["metrics"]["textlen"]["failures"] == int((scores["textlen"].isna()).sum())
+
+
+# ----------------------------------------------------------------------------- kill and resume
+class Killed(BaseException):
+    """Stands for the job being killed (a SIGKILL at a time limit): nothing in the runner catches it."""
+
+
+class AbsDiffThenKilled(AbsDiff):
+    """`absdiff` (same name and column, so the resume key is the same) that kills the job when
+    asked to score its `after`+1-th utterance."""
+
+    def __init__(self, after: int) -> None:
+        self.after, self.calls = after, 0
+
+    def score(self, ref, deg):
+        self.calls += 1
+        if self.calls > self.after:
+            raise Killed()
+        return super().score(ref, deg)
+
+
+class CountingDSCodec(DSCodecReconstructor):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reconstructed = 0
+
+    def reconstruct_many(self, wavs):
+        self.reconstructed += len(wavs)
+        return super().reconstruct_many(wavs)
+
+
+def _counting(cfg):
+    plain = DSCodecReconstructor.from_config(cfg, "ds_codec_vq", 2)
+    return CountingDSCodec(plain.checkpoint, plain.label, device="cpu", name=plain.name)
+
+
+def _job(cfg, manifest, out, recon, metrics):
+    return runner.evaluate(cfg, recon, "librispeech_test", out, system="ds_codec_vq", stage=2, kind="dscodec",
+                           manifest=manifest, metrics=metrics, log_mlflow=False)
+
+
+def _comparable(summary):
+    """The summary without what measures this attempt's speed."""
+    timing = ("utterances_per_s", "elapsed_s", "reconstruct_s", "metric_load_s", "metric_seconds",
+              "reference_features", "resumed_utterances", "reconstructor_load_s", "audio_dir")
+    return {k: v for k, v in summary.items() if k not in timing}
+
+
+def test_a_killed_job_resumes_from_its_scored_utterances_and_ends_as_an_uninterrupted_one(
+        cfg, manifest, checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "RECONSTRUCT_CHUNK", 1)  # resume granularity: one utterance
+    metrics = lambda: [AbsDiff(), FailsOnShort(), NeverLoads(), Level()]  # noqa: E731
+    whole = _job(cfg, manifest, tmp_path / "whole", _counting(cfg), metrics())
+
+    out = tmp_path / "killed"
+    first = _counting(cfg)
+    with pytest.raises(Killed):
+        _job(cfg, manifest, out, first, [AbsDiffThenKilled(after=2), FailsOnShort(), NeverLoads(), Level()])
+    assert not (out / "summary.json").exists()
+    kept = sorted(p.name for p in (out / "partial").glob("chunk-*.json"))
+    assert kept == ["chunk-000000.json", "chunk-000001.json"]  # two of three scored before the kill
+
+    again = _counting(cfg)
+    resumed = _job(cfg, manifest, out, again, metrics())
+    assert again.reconstructed == 1                      # only the utterance the kill interrupted
+    assert resumed["resumed_utterances"] == 2 and whole["resumed_utterances"] == 0
+    assert _comparable(resumed) == _comparable(whole)   # scores, failures, measured bitrate, provenance
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "scores.parquet"),
+                                  pd.read_parquet(tmp_path / "whole" / "scores.parquet"))
+    assert sorted(p.name for p in (out / "audio").iterdir()) == sorted(p.name for p in (tmp_path / "whole" / "audio").iterdir())
+    assert not (out / "partial").exists()                # cleaned once the outputs are written
+
+
+def test_scores_of_a_killed_job_are_not_reused_when_the_scoring_changed(cfg, manifest, checkpoint, tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setattr(runner, "RECONSTRUCT_CHUNK", 1)
+    out = tmp_path / "killed"
+    with pytest.raises(Killed):
+        _job(cfg, manifest, out, _counting(cfg), [AbsDiffThenKilled(after=2), Level()])
+    changed = {**cfg, "evaluation": {**cfg["evaluation"], "crepe_model": "tiny" if cfg["evaluation"].get(
+        "crepe_model") == "full" else "full"}}
+    again = _counting(changed)
+    summary = _job(changed, manifest, out, again, [AbsDiff(), Level()])
+    assert again.reconstructed == 3 and summary["resumed_utterances"] == 0

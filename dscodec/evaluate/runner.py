@@ -37,6 +37,7 @@ from dscodec.errors import ConfigError, DSCodecError
 from dscodec.evaluate.align import MAX_SHIFT, Aligner, make_aligner
 from dscodec.evaluate.baselines.base import SAMPLE_RATE, BaselineUnavailable, Reconstructor
 from dscodec.evaluate.metrics.base import Metric
+from dscodec.evaluate.partial import PartialScores, file_digest
 from dscodec.evaluate.provenance import provenance
 from dscodec.evaluate.reference_cache import ReferenceCache
 from dscodec.evaluate.scoring import LoadedMetric, PairResult, Scorer, load_metrics, score_pair
@@ -72,7 +73,7 @@ class EvaluationError(DSCodecError):
 class _Tally:
     rows: dict[int, dict[str, Any]] = field(default_factory=dict)
     failures: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # metric -> (row, "id: message")
-    reconstruction_failures: list[str] = field(default_factory=list)
+    reconstruction_failures: list[tuple[int, str]] = field(default_factory=list)  # (row, "id: message")
     seconds: dict[str, float] = field(default_factory=dict)             # metric -> scoring s, all utterances
     reference: dict[str, dict[str, float]] = field(default_factory=dict)  # metric -> cached/computed/seconds
 
@@ -83,6 +84,22 @@ class _Tally:
             entry = self.reference.setdefault(name, {"cached": 0, "computed": 0, "seconds": 0.0})
             entry["cached" if result.reference_cached.get(name) else "computed"] += 1
             entry["seconds"] += sec
+
+    def chunk_record(self, indices: Sequence[int], accounting: dict[str, Any] | None) -> dict[str, Any]:
+        """What partial.py keeps of a finished chunk: its rows (scores included) and failures."""
+        wanted = set(indices)
+        return {"rows": {str(i): self.rows[i] for i in indices},
+                "failures": {name: [[i, m] for i, m in items if i in wanted] for name, items in self.failures.items()},
+                "reconstruction_failures": [[i, m] for i, m in self.reconstruction_failures if i in wanted],
+                "accounting": accounting}
+
+    def restore(self, record: Mapping[str, Any]) -> int:
+        """Add a kept chunk's rows and failures; returns its number of utterances."""
+        self.rows.update({int(i): dict(row) for i, row in record["rows"].items()})
+        for name, items in record["failures"].items():
+            self.failures.setdefault(name, []).extend((int(i), str(m)) for i, m in items)
+        self.reconstruction_failures.extend((int(i), str(m)) for i, m in record["reconstruction_failures"])
+        return len(record["rows"])
 
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
@@ -150,6 +167,11 @@ def _metric_entries(statuses: list[dict[str, Any]], skipped: dict[str, str], sco
     return entries
 
 
+def job_chunk(reconstructor: Reconstructor) -> int:
+    """Utterances reconstructed together, and the unit a killed job resumes from."""
+    return RECONSTRUCT_CHUNK if hasattr(reconstructor, "reconstruct_many") else 1
+
+
 def _reconstruct_chunk(reconstructor: Reconstructor, wavs: list[np.ndarray]) -> list[np.ndarray | BaseException]:
     """Batched when the reconstructor can (DS-Codec), else one by one; errors stay per utterance."""
     many = getattr(reconstructor, "reconstruct_many", None)
@@ -182,6 +204,7 @@ def evaluate(
     log_mlflow: bool = True,
     log: Callable[[str], None] | None = None,
     reference_cache: str | Path | bool = True,
+    resume: bool = True,
 ) -> dict[str, Any]:
     """Run one evaluation job; returns the summary written to out_dir/summary.json.
 
@@ -190,6 +213,8 @@ def evaluate(
     from the registry; `workers` to `evaluation.workers`; `manifest` to the test set's manifest.
     `reference_cache`: True = reference features shared through R/eval/_reference/<testset>
     (reference_cache_dir), a path = that folder, False = every metric computes them itself.
+    `resume`: keep finished utterances in out_dir/partial/ as the job goes and reuse those of a
+    killed attempt with the same inputs and scoring settings (partial.py).
     """
     if kind not in KINDS:
         raise ConfigError(f"evaluate: kind must be one of {KINDS}, got {kind!r}")
@@ -240,14 +265,36 @@ def evaluate(
             return summary
 
         base["reconstructor_load_s"] = time.perf_counter() - t_load
+        partial = (PartialScores(out_dir / "partial", _resume_key(cfg, reconstructor, kind, system, stage, testset,
+                                                                  manifest, rows, metrics))
+                   if resume else None)
         summary = _run_job(cfg, reconstructor, rows, out_dir, kind, list(metrics), workers, columns, base,
-                           stage, log, cache)
+                           stage, log, cache, partial)
         if run is not None:
             summary["mlflow_run_id"] = run.info.run_id
         _write_outputs(out_dir, _scores_frame(summary.pop("_rows"), columns), summary)
+        if partial is not None:
+            partial.remove()
         if run is not None:
             tracking.log_eval_summary(out_dir, summary, not_run=False)
     return summary
+
+
+def _resume_key(cfg: Mapping[str, Any], reconstructor: Reconstructor, kind: str, system: str, stage: int | None,
+                testset: str, manifest: Path, rows: pd.DataFrame, metrics: Sequence[Metric]) -> dict[str, Any]:
+    """What must be unchanged for a killed attempt's scores to be reused: the scoring settings
+    (jobkeys.eval_key), the metrics, the utterances, the manifest's and checkpoint's bytes, the
+    device a DS-Codec reconstructs on, the code's commit and the chunking."""
+    from dscodec.jobkeys import eval_key
+    from dscodec.tracking import git_commit
+
+    checkpoint = getattr(reconstructor, "checkpoint", None)
+    return {"evaluation": eval_key(cfg, system if kind == "baseline" else None),
+            "metrics": [[m.name, list(m.columns)] for m in metrics], "kind": kind, "system": system,
+            "stage": stage, "testset": testset, "manifest": file_digest(manifest), "ids": [str(i) for i in rows["id"]],
+            "checkpoint": file_digest(checkpoint) if kind == "dscodec" and checkpoint else None,
+            "device": cfg.get("device") if kind == "dscodec" else None, "git_commit": git_commit(),
+            "chunk": job_chunk(reconstructor)}
 
 
 def _safe_label(reconstructor: Reconstructor, fallback: str) -> str:
@@ -278,7 +325,8 @@ def _scores_frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFram
 
 def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.DataFrame, out_dir: Path, kind: str,
              metrics: list[Metric], workers: int, columns: list[str], base: dict[str, Any], stage: int | None,
-             log: Callable[[str], None], cache: ReferenceCache | None) -> dict[str, Any]:
+             log: Callable[[str], None], cache: ReferenceCache | None,
+             partial: PartialScores | None = None) -> dict[str, Any]:
     from dscodec.audio import load_audio, save_audio
 
     # The references are the "reconstruction" of the ground-truth row: intrusive metrics would only
@@ -289,35 +337,53 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
     scorer = Scorer(to_score, workers, log, cache)
     audio_dir = out_dir / "audio"
     save = kind != "ground_truth"   # the references already lie on disk
-    if audio_dir.exists():
+    tally = _Tally()
+    chunk = job_chunk(reconstructor)
+    kept = partial.resume() if partial is not None else []  # chunks 0..len(kept)-1 of a killed attempt
+    resumed = sum(tally.restore(record) for record in kept)
+    if kept and kept[-1]["accounting"] is not None:
+        reconstructor.restore_accounting(kept[-1]["accounting"])  # bits spent on the reused chunks
+    if audio_dir.exists() and not kept:
         shutil.rmtree(audio_dir)    # no stale files from an earlier run of this job
     if save:
         audio_dir.mkdir(parents=True, exist_ok=True)
-    tally = _Tally()
+    if kept:
+        log(f"evaluate {base['system']} on {base['testset']}: resuming, {resumed} utterances already scored")
     pending: dict[cf.Future, tuple[int, np.ndarray, np.ndarray, str, str]] = {}
+    outstanding: dict[int, int] = {}                      # chunk -> utterances not finished yet
+    accounting: dict[int, dict[str, Any] | None] = {}     # chunk -> reconstructor totals after it
     n_total = len(rows)
     start = time.perf_counter()
     reconstruct_s = 0.0
-    done = 0
+    done = resumed
     last_print = start
-    chunk = RECONSTRUCT_CHUNK if hasattr(reconstructor, "reconstruct_many") else 1
     label = _safe_label(reconstructor, base["system"])
 
-    def collect(future: cf.Future) -> None:
+    def finished(index: int) -> None:
+        """One utterance scored or failed; a chunk whose utterances all are is kept on disk."""
         nonlocal done
+        done += 1
+        number = index // chunk
+        outstanding[number] -= 1
+        if outstanding[number] == 0 and partial is not None:
+            first = number * chunk
+            partial.save(number, tally.chunk_record(range(first, min(first + chunk, n_total)),
+                                                    accounting.pop(number)))
+
+    def collect(future: cf.Future) -> None:
         index, ref, deg, utterance, text = pending.pop(future)
         result = scorer.result(future, index, ref, deg, utterance, text)
         tally.rows[index].update(result.scores)
         tally.add_timing(result)
         for name, message in result.failures.items():
             tally.failures.setdefault(name, []).append((index, f"{tally.rows[index]['id']}: {message}"))
-        done += 1
+        finished(index)
 
     def progress(force: bool = False) -> None:
         nonlocal last_print
         now = time.perf_counter()
         if force or now - last_print >= 10.0:
-            rate = done / max(now - start, 1e-9)
+            rate = (done - resumed) / max(now - start, 1e-9)
             log(f"evaluate {base['system']} on {base['testset']}: {done}/{n_total} utterances scored, "
                 f"{rate:.2f} utterances/s ({scorer.mode})")
             last_print = now
@@ -325,8 +391,9 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
     scorer.start()
     try:
         records = rows.to_dict("records")
-        for first in range(0, n_total, chunk):
+        for first in range(len(kept) * chunk, n_total, chunk):
             batch = records[first: first + chunk]
+            outstanding[first // chunk] = len(batch)
             refs: list[np.ndarray | BaseException] = []
             for row in batch:
                 try:
@@ -337,6 +404,7 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
             t0 = time.perf_counter()
             recon = _reconstruct_chunk(reconstructor, [refs[i] for i in good]) if good else []  # type: ignore[misc]
             reconstruct_s += time.perf_counter() - t0
+            accounting[first // chunk] = reconstructor.accounting()
             degs: dict[int, np.ndarray | BaseException] = dict(zip(good, recon))
             for offset, row in enumerate(batch):
                 index = first + offset
@@ -350,13 +418,13 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
                 if isinstance(problem, BaseException):
                     where = "reading the reference" if isinstance(ref, BaseException) else "reconstruction"
                     _fail_all(tally, to_score, index, f"{where} failed: {type(problem).__name__}: {problem}")
-                    done += 1
+                    finished(index)
                     continue
                 assert isinstance(ref, np.ndarray)
                 deg = np.asarray(degs[offset], dtype=np.float32).reshape(-1)
                 if deg.size == 0 or not np.isfinite(deg).all():
                     _fail_all(tally, to_score, index, "reconstruction failed: empty or non-finite output")
-                    done += 1
+                    finished(index)
                     continue
                 if save:
                     save_audio(audio_dir / f"{record['id']}.flac", deg, SAMPLE_RATE)
@@ -364,7 +432,7 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
                     ref_a, deg_a, delay, method = aligner(ref, deg)
                 except Exception as err:  # noqa: BLE001 - counted, never scored at a lag known to be wrong
                     _fail_all(tally, to_score, index, f"alignment failed: {type(err).__name__}: {err}")
-                    done += 1
+                    finished(index)
                     continue
                 record["delay_samples"], record["delay_method"] = delay, method
                 text = row.get("text")
@@ -372,9 +440,11 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
                 future = scorer.submit(index, ref_a, deg_a, record["id"], text)
                 pending[future] = (index, ref_a, deg_a, record["id"], text)
                 while len(pending) >= 2 * scorer.workers + 2:
-                    finished, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
-                    for f in finished:
+                    ready, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+                    for f in ready:
                         collect(f)
+                for f in [f for f in pending if f.done()]:
+                    collect(f)  # promptly, so finished chunks reach partial/ before a kill
                 progress()
         for future in list(pending):
             collect(future)
@@ -383,10 +453,11 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
         scorer.close()
     elapsed = time.perf_counter() - start
     progress(force=True)
-    if n_total and len(tally.reconstruction_failures) == n_total:
+    recon_failures = [message for _, message in sorted(tally.reconstruction_failures)]  # manifest order
+    if n_total and len(recon_failures) == n_total:
         # not a result but a broken set-up (tool crashing, wrong model): stop the job, loudly
         raise EvaluationError(f"{base['system']} on {base['testset']}: every utterance failed; first: "
-                              + "; ".join(tally.reconstruction_failures[:3]))
+                              + "; ".join(recon_failures[:3]))
 
     ordered = [tally.rows[i] for i in sorted(tally.rows)]
     frame = _scores_frame(ordered, columns)
@@ -403,9 +474,12 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
         "info": _info_dict(reconstructor, kind),
         "metrics": _metric_entries(statuses, skipped, frame, tally, higher),
         "alignment": aligner.describe(ordered),
-        "reconstruction_failures": len(tally.reconstruction_failures),
-        "reconstruction_failure_messages": tally.reconstruction_failures[:MAX_FAILURE_MESSAGES],
-        "utterances_per_s": n_total / elapsed if elapsed > 0 else None,
+        "reconstruction_failures": len(recon_failures),
+        "reconstruction_failure_messages": recon_failures[:MAX_FAILURE_MESSAGES],
+        # a resumed job reuses the utterances a killed attempt scored (partial.py); the timings
+        # below (speed, elapsed, reconstruction and metric seconds) cover this attempt's only
+        "resumed_utterances": resumed,
+        "utterances_per_s": (n_total - resumed) / elapsed if elapsed > 0 else None,
         "elapsed_s": elapsed,
         "reconstruct_s": reconstruct_s,
         "metric_load_s": scorer.load_s if scorer.mode == "in-process" else None,  # workers load in parallel
@@ -424,6 +498,6 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
 
 def _fail_all(tally: _Tally, metrics: Sequence[Metric], index: int, message: str) -> None:
     text = f"{tally.rows[index]['id']}: {message}"
-    tally.reconstruction_failures.append(text)
+    tally.reconstruction_failures.append((index, text))
     for metric in metrics:
         tally.failures.setdefault(metric.name, []).append((index, text))

@@ -94,6 +94,15 @@ class DSCodecReconstructor(Reconstructor):
         codec = self._require()
         return codec.bits_per_token * codec.frame_rate / 1000.0
 
+    def accounting(self) -> dict[str, Any]:
+        return {"payload_bits": self.total_payload_bits, "file_bits": self.total_file_bits,
+                "seconds": self.total_seconds}
+
+    def restore_accounting(self, state: Mapping[str, Any]) -> None:
+        self.total_payload_bits = int(state["payload_bits"])
+        self.total_file_bits = int(state["file_bits"])
+        self.total_seconds = float(state["seconds"])
+
     @property
     def measured_bitrate_kbps(self) -> float | None:
         """Payload bits of every .dsc written so far over the seconds of audio they encode."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -68,3 +69,11 @@ class Reconstructor(ABC):
 
         T' may differ from T (padding, codec delay); the runner aligns before scoring.
         """
+
+    def accounting(self) -> dict[str, Any] | None:
+        """Running totals a reconstructor keeps over the utterances it has reconstructed (bits
+        spent, seconds); None when it keeps none. A resumed evaluation restores them."""
+        return None
+
+    def restore_accounting(self, state: Mapping[str, Any]) -> None:
+        """Set the totals to those `accounting()` returned (resuming after a kill)."""

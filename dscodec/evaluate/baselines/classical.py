@@ -145,6 +145,17 @@ class _ToolCodec(Reconstructor):
             self._seconds += result.bitrate.duration_s
         return result.audio
 
+    def accounting(self) -> dict[str, Any]:
+        with self._lock:
+            return {"payload_bits": self._payload_bits, "file_bits": self._file_bits, "seconds": self._seconds}
+
+    def restore_accounting(self, state: Mapping[str, Any]) -> None:
+        with self._lock:
+            payload = state["payload_bits"]
+            self._payload_bits = None if payload is None else float(payload)
+            self._file_bits = int(state["file_bits"])
+            self._seconds = float(state["seconds"])
+
     @property
     def nominal_bitrate_kbps(self) -> float | None:
         return self.info.bitrate_kbps
