@@ -10,19 +10,31 @@
 import re as _re
 
 from dscodec import jobkeys
+from dscodec.evaluate import cost as eval_cost
 
 EVAL = config["evaluation"]
 EVAL_TESTSETS = list(EVAL["testsets"])
 EVAL_BASELINES = list((EVAL.get("baselines") or {}).keys())
 EVAL_WORKERS = int(EVAL.get("workers", 1))
 EVAL_MANIFESTS = {"librispeech_test": f"{R}/data/librispeech/test.tsv", "ljspeech_eval": f"{R}/data/ljspeech/eval.tsv"}
-# [ours] wall-clock budget: ~10 s per 8 s utterance on one CPU core (measured: CREPE tiny on the
-# reconstruction ~4 s, DNSMOS ~2.5 s, reconstruction ~1.6 s; the reference's own CREPE track and
-# speaker embedding are cached per test set, R/eval/_reference: benchmarks/RESULTS.md, "Evaluation
-# cost"), for the capped count or the full LibriSpeech test-clean (2,620); a cluster profile can override it.
-_EVAL_UTTS = EVAL.get("max_utterances") or 2620
-EVAL_RUNTIME_MIN = 10 + -(-_EVAL_UTTS * 10 // (60 * EVAL_WORKERS))
 EVAL_MEM_MB = 3000 + 1500 * EVAL_WORKERS  # each scoring worker holds its own metric models
+# Only a DS-Codec job reconstructs on `device`; metrics and baselines run on the CPU. So a GPU (and,
+# through the SLURM profile's partition table, the GPU partition) is requested by DS-Codec jobs
+# with `device: cuda` only.
+EVAL_GPU = 1 if eval_cost.evaluates_on_cuda(config, "dscodec") else 0
+
+
+def eval_runtime(kind):
+    """Runtime (minutes) from the measured per-utterance cost x the utterances the job scores
+    (dscodec/evaluate/cost.py); a job that outlives it resumes from its scored utterances."""
+
+    def runtime(wildcards, input):
+        manifest = Path(input.manifest)
+        rows = sum(1 for _ in manifest.open()) - 1 if manifest.exists() else None  # header line
+        n = eval_cost.expected_utterances(config, wildcards.testset, rows)
+        return eval_cost.runtime_minutes(config, kind, n, EVAL_WORKERS)
+
+    return runtime
 
 
 def _alternatives(names):
@@ -62,8 +74,8 @@ rule evaluate_system:
     threads: EVAL_WORKERS
     resources:
         mem_mb=EVAL_MEM_MB,
-        runtime=EVAL_RUNTIME_MIN,
-        gpu=min(TRAIN_GPUS, 1),
+        runtime=eval_runtime("dscodec"),
+        gpu=EVAL_GPU,
     shell:
         "{DSCODEC} evaluate --config {RESOLVED_CONFIG} --testset {wildcards.testset} --out {params.out} "
         "--system {wildcards.system} --stage {wildcards.stage} --manifest {input.manifest} "
@@ -90,7 +102,7 @@ rule evaluate_baseline:
     threads: EVAL_WORKERS
     resources:
         mem_mb=EVAL_MEM_MB,
-        runtime=EVAL_RUNTIME_MIN,
+        runtime=eval_runtime("baseline"),
     shell:
         "{DSCODEC} evaluate --config {RESOLVED_CONFIG} --testset {wildcards.testset} --out {params.out} "
         "--baseline {wildcards.baseline} --manifest {input.manifest} --workers {threads} > {log} 2>&1"
@@ -115,7 +127,7 @@ rule evaluate_ground_truth:
     threads: EVAL_WORKERS
     resources:
         mem_mb=EVAL_MEM_MB,
-        runtime=EVAL_RUNTIME_MIN,
+        runtime=eval_runtime("ground_truth"),
     shell:
         "{DSCODEC} evaluate --config {RESOLVED_CONFIG} --testset {wildcards.testset} --out {params.out} "
         "--ground-truth --manifest {input.manifest} --workers {threads} > {log} 2>&1"
