@@ -28,7 +28,7 @@ $(STAMP):
 	@echo ">> creating environment $(ENV_DIR)"
 	$(PYTHON) -m venv --clear $(ENV_DIR)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --progress-bar off -e ".[dev]"
+	$(BIN)/python -m pip install --progress-bar off -e ".[dev,slurm]"
 	touch $@
 
 # Best effort: needs root and apt; everything still works without them (fewer voices,

@@ -19,8 +19,15 @@ configfile: "configs/default.yaml"
 validate(config, source="snakemake config")
 
 R = config["results_dir"]
-# Every job reads the same resolved config; it is rewritten only when the config changes.
-RESOLVED_CONFIG = str(write_if_changed(config, Path(R) / "config.yaml"))
+# Every job reads the same resolved config; it is rewritten only when the config changes, and only
+# by the main Snakemake process when it is about to run jobs (`onstart` is skipped by a dry run:
+# `snakemake -n` writes nothing; cluster jobs re-read the Snakefile but never rewrite the file).
+RESOLVED_CONFIG = str(Path(R) / "config.yaml")
+
+
+onstart:
+    write_if_changed(config, RESOLVED_CONFIG)
+
 
 
 include: "workflow/rules/common.smk"

@@ -9,5 +9,7 @@ Layout:
     reference_cache.py  reference-side features (pitch track, speaker embedding) once per test set
     stats.py            mean and 95% CI of a score column
     provenance.py       where a result came from (data, commit, config, checkpoint)
+    partial.py          a job's finished utterances kept on disk as it goes, so a killed job resumes
+    cost.py             seconds per utterance and job runtimes, for cluster resource requests
     runner.py           one (system, test set) job: reconstruct, score, write, log to MLflow
 """

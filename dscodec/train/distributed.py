@@ -4,7 +4,7 @@ The same training code runs everywhere: `dscodec train` started by torchrun (whi
 RANK/WORLD_SIZE/LOCAL_RANK) joins a process group and wraps the trainable modules in
 DistributedDataParallel; started directly it runs in one process. The paper trained on
 2x V100; configs/paper.yaml sets `train.gpus: 2` and the Snakemake rule launches
-`torchrun --nproc_per_node 2` (see workflow/profiles/README.md).
+`torchrun --nproc_per_node 2` (see profiles/README.md).
 """
 from __future__ import annotations
 

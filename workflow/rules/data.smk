@@ -59,6 +59,8 @@ for _corpus in ("librispeech", "ljspeech"):
                 mem_mb=1000,
                 downloads=1,
             retries: 2
+            # on the submitting machine, never as a cluster job: compute nodes often have no internet
+            localrule: True
             shell:
                 "{DSCODEC} prepare --config {RESOLVED_CONFIG} --corpus {params.corpus} --download-only "
                 "--out {R}/data/{params.corpus} > {log} 2>&1"
