@@ -560,3 +560,66 @@ def test_scores_of_a_killed_job_are_not_reused_when_the_scoring_changed(cfg, man
     again = _counting(changed)
     summary = _job(changed, manifest, out, again, [AbsDiff(), Level()])
     assert again.reconstructed == 3 and summary["resumed_utterances"] == 0
+
+
+class AbsDiffThenHangs(AbsDiff):
+    """`absdiff` that stalls on its `after`+1-th utterance, so the job can be SIGKILLed mid-way."""
+
+    def __init__(self, after: int) -> None:
+        self.after, self.calls = after, 0
+
+    def score(self, ref, deg):
+        self.calls += 1
+        if self.calls > self.after:
+            import time
+
+            time.sleep(600)
+        return super().score(ref, deg)
+
+
+KILLED_JOB = """
+import json, sys
+sys.path.insert(0, {tests!r})
+from test_evaluate_runner import AbsDiffThenHangs, FailsOnShort, NeverLoads, Level, _counting, runner
+runner.RECONSTRUCT_CHUNK = 1
+cfg = json.loads(open({cfg!r}).read())
+runner.evaluate(cfg, _counting(cfg), "librispeech_test", {out!r}, system="ds_codec_vq", stage=2, kind="dscodec",
+                manifest={manifest!r}, metrics=[AbsDiffThenHangs(2), FailsOnShort(), NeverLoads(), Level()],
+                log_mlflow=False)
+"""
+
+
+def test_a_sigkilled_evaluation_process_resumes_to_the_uninterrupted_result(cfg, manifest, checkpoint, tmp_path,
+                                                                            monkeypatch):
+    """A real kill (SIGKILL of the process while it scores the third utterance), then a restart."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    monkeypatch.setattr(runner, "RECONSTRUCT_CHUNK", 1)
+    metrics = [AbsDiff(), FailsOnShort(), NeverLoads(), Level()]
+    whole = _job(cfg, manifest, tmp_path / "whole", _counting(cfg), metrics)
+    out = tmp_path / "killed"
+    cfg_file = tmp_path / "cfg.json"
+    cfg_file.write_text(json.dumps(cfg, default=str))
+    script = KILLED_JOB.format(tests=str(Path(__file__).parent), cfg=str(cfg_file), out=str(out), manifest=str(manifest))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "partial" / "chunk-000001.json").exists():
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the job never finished its second utterance"
+            time.sleep(0.2)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL and not (out / "summary.json").exists()
+
+    again = _counting(cfg)
+    resumed = _job(cfg, manifest, out, again, [AbsDiff(), FailsOnShort(), NeverLoads(), Level()])
+    assert again.reconstructed == 1 and resumed["resumed_utterances"] == 2
+    assert _comparable(resumed) == _comparable(whole)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "scores.parquet"),
+                                  pd.read_parquet(tmp_path / "whole" / "scores.parquet"))
