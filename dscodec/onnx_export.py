@@ -121,8 +121,6 @@ class OnnxCodecGraphs:
     """The exported graphs in onnxruntime sessions, with the attributes `DSCodec` reads."""
 
     def __init__(self, folder: str | Path, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
         folder = Path(folder)
         meta_path = folder / META_FILE if folder.is_dir() else folder
         if not meta_path.is_file():
@@ -136,19 +134,31 @@ class OnnxCodecGraphs:
         self.codebook_size: int = int(meta["codebook_size"])
         self.quantizer_kind: str = str(meta["quantizer"])
         self.fingerprint: bytes = bytes.fromhex(meta["fingerprint"])
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
-        options.inter_op_num_threads = 1
-        base = meta_path.parent
-        self.encoder = ort.InferenceSession(str(base / meta["encoder"]), options, providers=["CPUExecutionProvider"])
-        self.decoder = ort.InferenceSession(str(base / meta["decoder"]), options, providers=["CPUExecutionProvider"])
+        self._folder = meta_path.parent
+        self._threads = threads or len(os.sched_getaffinity(0))
+        self._sessions: dict[str, Any] = {}
+
+    def _session(self, part: str) -> Any:
+        """The encoder or decoder session, created on first use: an encode-only user never
+        holds the decoder's weights in memory (and the reverse)."""
+        if part not in self._sessions:
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self._threads
+            options.inter_op_num_threads = 1
+            path = self._folder / self.meta[part]
+            if not path.is_file():
+                raise DSCodecError(f"{path}: missing (re-run `dscodec export`)")
+            self._sessions[part] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return self._sessions[part]
 
     def encode(self, audio: torch.Tensor) -> torch.Tensor:
         """Float [B, 1, T] (T a multiple of the hop) -> codes Long [B, T / hop]."""
         x = np.ascontiguousarray(audio.detach().cpu().numpy(), dtype=np.float32)
-        return torch.from_numpy(self.encoder.run(["codes"], {"audio": x})[0]).long()
+        return torch.from_numpy(self._session("encoder").run(["codes"], {"audio": x})[0]).long()
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes Long [B, F] -> float [B, 1, F * hop]."""
         x = np.ascontiguousarray(codes.detach().cpu().numpy(), dtype=np.int64)
-        return torch.from_numpy(self.decoder.run(["audio"], {"codes": x})[0])
+        return torch.from_numpy(self._session("decoder").run(["audio"], {"codes": x})[0])
