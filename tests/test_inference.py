@@ -106,3 +106,22 @@ def test_onnx_backend_refuses_a_folder_without_export(tmp_path):
 
     with pytest.raises(DSCodecError, match="dscodec export"):
         DSCodec.from_checkpoint(tmp_path, backend="onnx")
+
+
+def test_cli_onnx_backend_writes_the_same_bitstream(ckpt, tmp_path, capsys):
+    import soundfile as sf
+
+    from dscodec import bitstream
+
+    out = tmp_path / "onnx"
+    assert main(["export", str(ckpt), "-o", str(out)]) == 0
+    src = tmp_path / "in.wav"
+    sf.write(src, _audio(0.7).numpy(), 16000)
+    assert main(["encode", str(src), str(tmp_path / "t.dsc"), "--checkpoint", str(ckpt)]) == 0
+    assert main(["encode", str(src), str(tmp_path / "o.dsc"), "--checkpoint", str(out), "--backend", "onnx"]) == 0
+    torch_stream, onnx_stream = bitstream.read(tmp_path / "t.dsc"), bitstream.read(tmp_path / "o.dsc")
+    assert torch.equal(torch_stream.tokens, onnx_stream.tokens) and torch_stream.fingerprint == onnx_stream.fingerprint
+    # the ONNX backend's bitstream decodes with the PyTorch checkpoint (same model identity)
+    assert main(["decode", str(tmp_path / "o.dsc"), str(tmp_path / "o.wav"), "--checkpoint", str(ckpt)]) == 0
+    assert main(["export", str(tmp_path / "missing.pt")]) == 2
+    assert "file not found" in capsys.readouterr().err
