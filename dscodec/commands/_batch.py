@@ -99,6 +99,16 @@ def set_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
+def _reason(err: Exception, source: Path) -> str:
+    """The error's message without a leading copy of the file name (the report names the file)."""
+    from dscodec.errors import DSCodecError
+
+    message = str(err)
+    if message.startswith(f"{source}: "):
+        message = message[len(f"{source}: "):]
+    return message if isinstance(err, DSCodecError) else f"{err.__class__.__name__}: {message}"
+
+
 def run_jobs(jobs: list[Job], work: Callable[[Job], float], quiet: bool = False) -> int:
     """Run `work(job) -> audio seconds` over the jobs with a progress bar; 0, or 1 with failures listed."""
     from tqdm import tqdm
@@ -114,7 +124,7 @@ def run_jobs(jobs: list[Job], work: Callable[[Job], float], quiet: bool = False)
             except KeyboardInterrupt:
                 raise
             except Exception as err:  # noqa: BLE001 - one bad file must not stop the batch
-                failures.append((job.source, f"{err.__class__.__name__}: {err}" if not str(err).startswith(str(job.source)) else str(err)))
+                failures.append((job.source, _reason(err, job.source)))
                 partial_path(job.target).unlink(missing_ok=True)
                 bar.write(f"failed: {job.source}: {failures[-1][1]}", file=sys.stderr)
             busy_s += time.perf_counter() - start
