@@ -32,6 +32,14 @@ def ckpt(tmp_path_factory):
     return save_checkpoint_for_inference(model, tmp_path_factory.mktemp("ckpt") / "ckpt.pt", step=0)
 
 
+@pytest.fixture(scope="module")
+def onnx_dir(ckpt, tmp_path_factory):
+    """`dscodec export` run once for the module (tracing is the slow part)."""
+    out = tmp_path_factory.mktemp("export") / "onnx"
+    assert main(["export", str(ckpt), "--format", "onnx", "-o", str(out)]) == 0
+    return out
+
+
 def _audio(seconds: float = 2.0, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     t = torch.arange(int(16000 * seconds)) / 16000
@@ -70,9 +78,8 @@ def test_inference_copy_leaves_the_original_trainable(ckpt):
         assert torch.allclose(model.encoder(x), copy.encoder(x), atol=1e-5)  # original still runs
 
 
-def test_onnx_export_matches_pytorch(ckpt, tmp_path, capsys):
-    out = tmp_path / "onnx"
-    assert main(["export", str(ckpt), "--format", "onnx", "-o", str(out)]) == 0
+def test_onnx_export_matches_pytorch(ckpt, onnx_dir):
+    out = onnx_dir
     meta = json.loads((out / "codec.json").read_text())
     reference = DSCodec.from_checkpoint(ckpt)
     assert (meta["sample_rate"], meta["hop_length"], meta["codebook_size"]) == (16000, 200, 64)
@@ -108,13 +115,12 @@ def test_onnx_backend_refuses_a_folder_without_export(tmp_path):
         DSCodec.from_checkpoint(tmp_path, backend="onnx")
 
 
-def test_cli_onnx_backend_writes_the_same_bitstream(ckpt, tmp_path, capsys):
+def test_cli_onnx_backend_writes_the_same_bitstream(ckpt, onnx_dir, tmp_path, capsys):
     import soundfile as sf
 
     from dscodec import bitstream
 
-    out = tmp_path / "onnx"
-    assert main(["export", str(ckpt), "-o", str(out)]) == 0
+    out = onnx_dir
     src = tmp_path / "in.wav"
     sf.write(src, _audio(0.7).numpy(), 16000)
     assert main(["encode", str(src), str(tmp_path / "t.dsc"), "--checkpoint", str(ckpt)]) == 0
