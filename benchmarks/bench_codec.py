@@ -1,16 +1,29 @@
 """Codec inference benchmark: real-time factor and peak memory, DS-Codec vs EnCodec.
 
-Measures encode and decode for the DS-Codec `paper` and `small` sizes (VQ quantizer,
-non-mirrored decoder, i.e. the model a stage-2 run ships) at 1 and 2 threads, next to
-EnCodec's 24 kHz model at 1.5 kbps built with random weights (`pretrained=False`:
-speed does not depend on the weights), and prints DS-Codec / EnCodec ratios.
+Measures encode and decode of 10 s clips for the DS-Codec `paper` and `small` sizes (VQ
+quantizer, non-mirrored decoder, i.e. the model a stage-2 run ships), in three variants
+side by side, next to EnCodec's 24 kHz model at 1.5 kbps built with random weights
+(`pretrained=False`: speed does not depend on the weights):
 
-Each (model, operation, threads) runs in a fresh subprocess so that peak memory
+- `today`: the code path before issue 14 (weight norm recomputed on every call,
+  `DSCodec(..., fold_weight_norm=False)`);
+- `folded`: the current PyTorch path (weight norm folded into plain weights);
+- `onnx`: the graphs written by `dscodec export`, run by onnxruntime (`backend="onnx"`).
+
+It prints wall-clock and CPU (process) time as RTFs, peak memory, and the ratios to EnCodec
+and to `today` from the same run. Then it encodes and decodes one long file (10 minutes by
+default, `--long-size`, chunked PyTorch path) and prints its peak memory next to the 10 s
+clip's. Decoding streams the pieces and drops them (as `dscodec decode` writes them out);
+encoding holds the whole input waveform and its resampled/padded copies (10 minutes at
+16 kHz is 38 MB of float32 per copy), so encode memory grows with the file by that much,
+while the model's own memory is bounded by the chunk length.
+
+Each (model, variant, operation, threads) runs in a fresh subprocess so that peak memory
 (ru_maxrss) belongs to that one operation; "peak MB" is the process's peak resident
 memory minus its resident memory after the imports (weights + activations).
 RTF = processing time / audio duration (below 1 = faster than real time).
 
-    python benchmarks/bench_codec.py                       # print the table
+    python benchmarks/bench_codec.py                       # print the tables (~3 min on 2 idle cores)
     python benchmarks/bench_codec.py --write benchmarks/RESULTS.md
 """
 from __future__ import annotations
@@ -21,6 +34,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +46,8 @@ def _rss_mb() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def worker(model_name: str, op: str, threads: int, seconds: float, repeats: int) -> dict:
+def worker(model_name: str, variant: str, op: str, threads: int, seconds: float, repeats: int,
+           onnx_dir: str | None = None) -> dict:
     import resource
 
     import torch
@@ -56,22 +71,30 @@ def worker(model_name: str, op: str, threads: int, seconds: float, repeats: int)
         from dscodec.codec_api import DSCodec
         from dscodec.models import CodecModel, get_size
 
-        codec = DSCodec(CodecModel(get_size(model_name), "vq", "transformer"))
+        if variant == "onnx":
+            codec = DSCodec.from_checkpoint(onnx_dir, backend="onnx", threads=threads)
+        else:
+            codec = DSCodec(CodecModel(get_size(model_name), "vq", "transformer"),
+                            fold_weight_norm=variant != "today")
         sr = codec.sample_rate
         wav = torch.randn(1, int(seconds * sr)) * 0.1
         frames = torch.randint(0, codec.codebook_size, (1, int(seconds * codec.frame_rate)))
         encode = lambda x: codec.encode(x, sr)  # noqa: E731
-        decode = codec.decode
+
+        def decode(tokens: torch.Tensor) -> None:
+            for _ in codec.decode_stream(tokens):  # pieces dropped as `dscodec decode` writes them out
+                pass
     fn, arg = (encode, wav) if op == "encode" else (decode, frames)
-    times = []
+    walls, cpus = [], []
     with torch.inference_mode():
         for _ in range(repeats):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             fn(arg)
-            times.append(time.perf_counter() - start)
+            walls.append(time.perf_counter() - start)
+            cpus.append(time.process_time() - cpu)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"model": model_name, "op": op, "threads": threads, "seconds": seconds,
-            "rtf": min(times) / seconds, "peak_mb": peak_mb - base_mb}
+    return {"model": model_name, "variant": variant, "op": op, "threads": threads, "seconds": seconds,
+            "rtf": min(walls) / seconds, "cpu_rtf": min(cpus) / seconds, "peak_mb": peak_mb - base_mb}
 
 
 def machine() -> str:
@@ -91,31 +114,71 @@ def machine() -> str:
             f"Python {platform.python_version()}, torch {torch.__version__} (CPU), load average {load:.1f} at start")
 
 
-def run_all(args: argparse.Namespace) -> list[dict]:
+def _run_worker(model_name: str, variant: str, op: str, threads: int, seconds: float, repeats: int,
+                onnx_dir: str | None) -> dict:
+    cmd = [sys.executable, __file__, "--worker", model_name, variant, op, str(threads),
+           "--seconds", str(seconds), "--repeats", str(repeats)]
+    if onnx_dir:
+        cmd += ["--onnx-dir", onnx_dir]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    row = json.loads(out.strip().splitlines()[-1])
+    print(f"{model_name:8s} {variant:6s} {op:6s} threads={threads} {seconds:g} s: RTF {row['rtf']:.3f} wall, "
+          f"{row['cpu_rtf']:.3f} CPU, peak {row['peak_mb']:.0f} MB", flush=True)
+    return row
+
+
+def export_random_model(size: str, folder: Path) -> str:
+    """ONNX graphs of a randomly initialised model of `size` (export time is not benchmarked)."""
+    import torch
+
+    from dscodec.models import CodecModel, get_size
+    from dscodec.onnx_export import export_onnx
+
+    torch.manual_seed(0)
+    export_onnx(CodecModel(get_size(size), "vq", "transformer"), folder)
+    return str(folder)
+
+
+def run_all(args: argparse.Namespace, tmp: Path) -> list[dict]:
     rows = []
     for model_name in [*args.sizes, "encodec"]:
-        for threads in args.threads:
-            for op in ("encode", "decode"):
-                cmd = [sys.executable, __file__, "--worker", model_name, op, str(threads),
-                       "--seconds", str(args.seconds), "--repeats", str(args.repeats)]
-                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-                row = json.loads(out.strip().splitlines()[-1])
-                print(f"{model_name:8s} {op:6s} threads={threads}: RTF {row['rtf']:.3f}, peak {row['peak_mb']:.0f} MB",
-                      flush=True)
-                rows.append(row)
+        variants = ["none"] if model_name == "encodec" else args.variants
+        onnx_dir = export_random_model(model_name, tmp / model_name) if "onnx" in variants else None
+        for variant in variants:
+            for threads in args.threads:
+                for op in ("encode", "decode"):
+                    rows.append(_run_worker(model_name, variant, op, threads, args.seconds, args.repeats,
+                                            onnx_dir if variant == "onnx" else None))
     return rows
 
 
 def table(rows: list[dict]) -> str:
     ref = {(r["op"], r["threads"]): r for r in rows if r["model"] == "encodec"}
-    lines = ["| model | op | threads | RTF | x EnCodec RTF | peak MB | x EnCodec MB |",
-             "|---|---|---|---|---|---|---|"]
+    today = {(r["model"], r["op"], r["threads"]): r for r in rows if r["variant"] == "today"}
+    lines = ["| model | variant | op | threads | RTF wall | RTF CPU | x EnCodec RTF (wall / CPU) | x today RTF (wall / CPU) "
+             "| peak MB | x EnCodec MB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         e = ref[(r["op"], r["threads"])]
+        t = today.get((r["model"], r["op"], r["threads"]))
+        vs_today = f"{r['rtf'] / t['rtf']:.2f} / {r['cpu_rtf'] / t['cpu_rtf']:.2f}" if t else "-"
         lines.append(
-            f"| {r['model']} | {r['op']} | {r['threads']} | {r['rtf']:.3f} | {r['rtf'] / e['rtf']:.2f} | "
+            f"| {r['model']} | {r['variant']} | {r['op']} | {r['threads']} | {r['rtf']:.3f} | {r['cpu_rtf']:.3f} | "
+            f"{r['rtf'] / e['rtf']:.2f} / {r['cpu_rtf'] / e['cpu_rtf']:.2f} | {vs_today} | "
             f"{r['peak_mb']:.0f} | {r['peak_mb'] / e['peak_mb']:.2f} |"
         )
+    return "\n".join(lines)
+
+
+def long_table(args: argparse.Namespace) -> str:
+    """Peak memory of one long file next to a clip (chunked PyTorch path, folded weights)."""
+    rows = [_run_worker(args.long_size, "folded", op, args.threads[-1], seconds, 1, None)
+            for seconds in (args.seconds, args.long_seconds) for op in ("encode", "decode")]
+    lines = ["| model | op | threads | audio s | RTF wall | RTF CPU | peak MB | x clip MB |", "|---|---|---|---|---|---|---|---|"]
+    clip = {r["op"]: r for r in rows if r["seconds"] == args.seconds}
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['op']} | {r['threads']} | {r['seconds']:g} | {r['rtf']:.3f} | "
+                     f"{r['cpu_rtf']:.3f} | {r['peak_mb']:.0f} | {r['peak_mb'] / clip[r['op']]['peak_mb']:.2f} |")
     return "\n".join(lines)
 
 
@@ -133,32 +196,43 @@ def write_section(path: Path, body: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", nargs=3, metavar=("MODEL", "OP", "THREADS"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=4, metavar=("MODEL", "VARIANT", "OP", "THREADS"), help=argparse.SUPPRESS)
+    parser.add_argument("--onnx-dir", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--sizes", nargs="+", default=["paper", "small"])
-    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--seconds", type=float, default=5.0, help="audio duration per run")
+    parser.add_argument("--variants", nargs="+", choices=["today", "folded", "onnx"], default=["today", "folded", "onnx"])
+    parser.add_argument("--threads", nargs="+", type=int, default=[2])
+    parser.add_argument("--seconds", type=float, default=10.0, help="audio duration per run")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs (the first also warms up); best is kept")
+    parser.add_argument("--long-size", default="small", help="model size for the long-file memory run")
+    parser.add_argument("--long-seconds", type=float, default=600.0, help="long-file duration (0: skip)")
     parser.add_argument("--write", type=Path, default=None, help="update this RESULTS.md")
     args = parser.parse_args()
     if args.worker:
-        model_name, op, threads = args.worker
-        print(json.dumps(worker(model_name, op, int(threads), args.seconds, args.repeats)))
+        model_name, variant, op, threads = args.worker
+        print(json.dumps(worker(model_name, variant, op, int(threads), args.seconds, args.repeats, args.onnx_dir)))
         return
     desc = machine()
     print(desc)
-    rows = run_all(args)
-    md = table(rows)
+    with tempfile.TemporaryDirectory(prefix="bench_codec_") as tmp:
+        md = table(run_all(args, Path(tmp)))
     print(md)
+    long_md = long_table(args) if args.long_seconds > 0 else ""
+    print(long_md)
     if args.write:
+        command = " ".join(["python benchmarks/bench_codec.py", *sys.argv[1:]])
         body = (
             f"{SECTION}\n\n"
-            f"`python benchmarks/bench_codec.py --seconds {args.seconds:g} --repeats {args.repeats}` "
-            f"({time.strftime('%Y-%m-%d')}).\n\nMachine: {desc}.\n\n"
-            "DS-Codec: VQ quantizer + non-mirrored decoder through `DSCodec` (10 s chunks), random weights. "
-            "EnCodec: 24 kHz model at 1.5 kbps, random weights (`pretrained=False`). RTF = processing time / "
-            f"audio duration ({args.seconds:g} s of audio, best of {args.repeats}); peak MB = peak resident memory "
-            "of a fresh process for that one operation minus its memory after imports. "
-            "The machine is shared, so timings carry noise from other jobs.\n\n" + md + "\n"
+            f"`{command}` ({time.strftime('%Y-%m-%d')}).\n\nMachine: {desc}.\n\n"
+            "DS-Codec: VQ quantizer + non-mirrored decoder, random weights; `today` = weight norm recomputed per call "
+            "(the code path before issue 14), `folded` = weight norm folded (current `DSCodec`, 10 s chunks), "
+            "`onnx` = `dscodec export` graphs in onnxruntime. EnCodec: 24 kHz model at 1.5 kbps, random weights "
+            "(`pretrained=False`). RTF = processing time / audio duration "
+            f"({args.seconds:g} s of audio, best of {args.repeats}), wall clock and CPU (process) time; "
+            "peak MB = peak resident memory of a fresh process for that one operation minus its memory after "
+            "imports. The machine is shared, so wall times carry noise from other jobs; CPU time is less "
+            "affected (but not immune: cache and memory-bandwidth contention).\n\n" + md + "\n"
+            + (f"\nLong file ({args.long_seconds:g} s, `{args.long_size}` size, chunked PyTorch path) vs a "
+               f"{args.seconds:g} s clip:\n\n{long_md}\n" if long_md else "")
         )
         write_section(args.write, body)
 

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "encode": "encode",
     "decode": "decode",
     "model-info": "model_info",
+    "export": "export",
 }
 
 

@@ -11,6 +11,10 @@ with C <= 8 is recognised and transposed), any length (zero-padded to a multiple
 `length=` to `decode` to trim back), batches. Long inputs are run through the model in
 chunks of `chunk_seconds` with exact context handling (dscodec.models.streaming): the
 result equals a single pass, without seams, and model memory does not grow with length.
+
+Speed: weight norm is folded into plain weights when the codec is built (the training-time
+model's outputs are kept within the tolerance tests/test_inference.py states), and
+`backend="onnx"` runs graphs written by `dscodec export` in onnxruntime (one pass per call).
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ from dscodec import bitstream
 from dscodec.errors import DSCodecError
 from dscodec.models.checkpoint import load_codec
 from dscodec.models.codec import CodecModel
+from dscodec.models.inference import for_inference
+from dscodec.onnx_export import OnnxCodecGraphs
 from dscodec.models.streaming import decode_latents, encode_latents
 
 
@@ -85,31 +91,65 @@ def clip_to_unit_range(wav: torch.Tensor) -> torch.Tensor:
 
 
 class DSCodec:
-    def __init__(self, model: CodecModel, chunk_seconds: float = 10.0) -> None:
-        self.model = model.eval()
+    """Audio <-> tokens with a trained codec; `backend` "torch" (chunked, bounded memory) or "onnx".
+
+    The PyTorch backend folds weight norm into plain weights (dscodec.models.inference) *in
+    place* on the model it is given: inference no longer recomputes every filter per call.
+    Pass `fold_weight_norm=False` to keep the training-time module as it is.
+    """
+
+    def __init__(
+        self, model: CodecModel | OnnxCodecGraphs, chunk_seconds: float = 10.0, fold_weight_norm: bool = True
+    ) -> None:
+        self.backend = "onnx" if isinstance(model, OnnxCodecGraphs) else "torch"
         self.sample_rate: int = model.sample_rate
         self.hop_length: int = model.hop_length
         self.codebook_size: int = model.codebook_size
         self.frame_rate: float = self.sample_rate / self.hop_length
         self.chunk_frames = max(1, round(chunk_seconds * self.frame_rate))
+        if isinstance(model, OnnxCodecGraphs):
+            self.graphs: OnnxCodecGraphs | None = model
+            self._quantizer_kind, self._fingerprint = model.quantizer_kind, model.fingerprint
+            self.num_parameters: dict[str, int] | None = None
+            return
+        self.graphs = None
+        self.model = model.eval()
+        # recorded before folding: the training-time parameter count and the tokens' identity
+        self.num_parameters = model.num_parameters()
+        self._quantizer_kind = str(model.quantizer_kind)
+        self._fingerprint = bitstream.quantizer_fingerprint(model.quantizer)
+        if fold_weight_norm:
+            for_inference(model)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", chunk_seconds: float = 10.0) -> "DSCodec":
+    def from_checkpoint(
+        cls, path: str | Path, device: str | torch.device = "cpu", chunk_seconds: float = 10.0,
+        backend: str = "torch", threads: int | None = None,
+    ) -> "DSCodec":
+        """`backend="torch"`: `path` is a checkpoint; `backend="onnx"`: `path` is a folder from `dscodec export`."""
+        if backend == "onnx":
+            if str(device) != "cpu":
+                raise CodecInputError("the onnx backend runs on the CPU only (device='cpu')")
+            return cls(OnnxCodecGraphs(path, threads=threads), chunk_seconds)
+        if backend != "torch":
+            raise CodecInputError(f"unknown backend {backend!r}; expected 'torch' or 'onnx'")
         return cls(load_codec(path, device), chunk_seconds)
 
     @property
     def device(self) -> torch.device:
+        if self.graphs is not None:
+            return torch.device("cpu")
         return next(self.model.parameters()).device
 
     @property
     def quantizer_kind(self) -> str:
         """"vq" or "pq": recorded in .dsc files with the fingerprint."""
-        return str(self.model.quantizer_kind)
+        return self._quantizer_kind
 
     @property
     def fingerprint(self) -> bytes:
         """8 bytes identifying the quantizer's weights: a .dsc file made by another model is refused."""
-        return bitstream.quantizer_fingerprint(self.model.quantizer)
+        return self._fingerprint
 
     @property
     def bits_per_token(self) -> int:
@@ -154,6 +194,8 @@ class DSCodec:
         x = self.prepare(wav, sample_rate)
         pad = -x.shape[-1] % self.hop_length
         x = F.pad(x, (0, pad))
+        if self.graphs is not None:  # one pass: the exported graph holds no chunking loop
+            return self.graphs.encode(x)
         tokens = [self.model.quantizer.encode(z) for z in encode_latents(self.model.encoder, x, self.chunk_frames)]
         return torch.cat(tokens, dim=-1)
 
@@ -166,6 +208,9 @@ class DSCodec:
     def decode_stream(self, tokens: torch.Tensor) -> Iterator[torch.Tensor]:
         """Yield consecutive waveform pieces [B, 1, n]; their concatenation is `decode(tokens)`."""
         tokens = self._check_tokens(tokens)
+        if self.graphs is not None:
+            yield self.graphs.decode(tokens)
+            return
         z = self.model.quantizer.decode(tokens)  # per-frame lookup: tiny next to the audio
         yield from decode_latents(self.model.decoder, z, self.chunk_frames)
 

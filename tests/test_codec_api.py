@@ -196,12 +196,9 @@ def test_decode_rejects_bitstream_from_another_codec(tmp_path, ckpt):
     path = tmp_path / "other.dsc"
     bitstream.write(path, bitstream.Bitstream(torch.zeros(5, dtype=torch.long), 16000, 200, 8192, 1000))
     with pytest.raises(BitstreamError, match="different codec"):
-        from argparse import Namespace
-
         from dscodec.commands import decode
 
-        decode.run(Namespace(input=str(path), output=str(tmp_path / "o.wav"), checkpoint=str(ckpt),
-                             device="cpu", chunk_seconds=10.0))
+        decode.decode_file(DSCodec.from_checkpoint(ckpt), path, tmp_path / "o.wav")
 
 
 def _fail_if_model_runs(monkeypatch):

@@ -1,37 +1,87 @@
-"""`dscodec encode IN.wav OUT.dsc --checkpoint CKPT`: audio file -> .dsc bitstream."""
+"""`dscodec encode`: audio -> .dsc bitstreams, one file or many.
+
+    dscodec encode IN.wav OUT.dsc --checkpoint CKPT              # one file
+    dscodec encode A.wav corpus/ -o codes/ --checkpoint CKPT     # files and folders
+    dscodec encode --manifest list.tsv -o codes/ --checkpoint CKPT
+
+With `-o`, every input gets `<out>/<name>.dsc` (a folder's sub-folders are kept), a progress
+bar shows files, audio seconds and the real-time factor, and a bad file is reported and
+skipped; the command exits 1 at the end listing the failures (dscodec.commands._batch).
+"""
 from __future__ import annotations
 
 import argparse
 
-HELP = "encode an audio file into a DS-Codec bitstream (.dsc)"
+HELP = "encode audio files into DS-Codec bitstreams (.dsc)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="audio file (any format soundfile reads; any rate, any channels)")
-    parser.add_argument("output", help="bitstream to write (.dsc)")
-    parser.add_argument("--checkpoint", required=True, help="codec checkpoint (dscodec-ckpt-v1)")
+    parser.add_argument("inputs", nargs="*", metavar="INPUT",
+                        help="IN OUT (one file), or with -o: audio files and folders (any format soundfile reads)")
+    parser.add_argument("-o", "--output-dir", default=None, help="write one .dsc per input into this folder")
+    parser.add_argument("--manifest", default=None, help="TSV whose first column lists audio files (needs -o)")
+    parser.add_argument("--checkpoint", required=True, help="codec checkpoint, or an export folder with --backend onnx")
+    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the cores available)")
     parser.add_argument("--chunk-seconds", type=float, default=10.0, help="model chunk length (memory bound)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def run(args: argparse.Namespace) -> int:
+def encode_file(codec, source, target) -> float:
+    """Encode one file into `target` (written under a temporary name, then renamed); audio seconds."""
+    import os
+
     from dscodec import bitstream
     from dscodec.audio import load_audio
-    from dscodec.codec_api import DSCodec
-    from dscodec.commands._paths import check_input_file, check_output_file
+    from dscodec.commands._batch import partial_path
+    from dscodec.commands._paths import check_input_file
     from dscodec.errors import AudioError
 
-    check_input_file(args.input, AudioError)
-    check_output_file(args.output)  # before the model runs, not after
-    codec = DSCodec.from_checkpoint(args.checkpoint, device=args.device, chunk_seconds=args.chunk_seconds)
-    wav = load_audio(args.input, target_sr=codec.sample_rate)  # [1, T] mono at 16 kHz
+    check_input_file(source, AudioError)
+    wav = load_audio(source, target_sr=codec.sample_rate)  # [1, T] mono at 16 kHz
     tokens = codec.encode(wav, codec.sample_rate)[0]
     stream = bitstream.Bitstream(tokens, codec.sample_rate, codec.hop_length, codec.codebook_size, wav.shape[-1],
                                  quantizer=codec.quantizer_kind, fingerprint=codec.fingerprint)
-    size = bitstream.write(args.output, stream)
-    print(
-        f"{args.output}: {tokens.numel()} tokens x {stream.bits_per_token} bits, {size} bytes, "
-        f"{stream.duration_s:.2f} s, payload {stream.bitrate_bps / 1000:.3f} kbps, "
-        f"file {size * 8 / max(stream.duration_s, 1e-9) / 1000:.3f} kbps"
-    )
-    return 0
+    tmp = partial_path(target)
+    bitstream.write(tmp, stream)
+    os.replace(tmp, target)
+    return stream.duration_s
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dscodec import bitstream
+    from dscodec.codec_api import DSCodec
+    from dscodec.commands import _batch
+    from dscodec.commands._paths import check_input_file, check_output_file
+    from dscodec.errors import AudioError, OutputPathError
+
+    _batch.set_threads(args.threads)
+    if args.output_dir is None:
+        if args.manifest or len(args.inputs) != 2:
+            raise OutputPathError("give IN OUT for one file, or -o OUTPUT_DIR for several files, folders or --manifest")
+        source, target = args.inputs
+        if Path(source).is_dir():
+            raise AudioError(f"{source}: is a directory; give the file to read (or use -o OUTPUT_DIR for a folder)")
+        check_input_file(source, AudioError)
+        check_output_file(target)  # before the model runs, not after
+        codec = DSCodec.from_checkpoint(args.checkpoint, device=args.device, chunk_seconds=args.chunk_seconds,
+                                        backend=args.backend, threads=args.threads)
+        encode_file(codec, source, Path(target))
+        stream = bitstream.read(target)
+        size = Path(target).stat().st_size
+        print(
+            f"{target}: {stream.tokens.numel()} tokens x {stream.bits_per_token} bits, {size} bytes, "
+            f"{stream.duration_s:.2f} s, payload {stream.bitrate_bps / 1000:.3f} kbps, "
+            f"file {size * 8 / max(stream.duration_s, 1e-9) / 1000:.3f} kbps"
+        )
+        return 0
+    out_dir = _batch.prepare_out_dir(Path(args.output_dir))
+    jobs = _batch.collect_jobs(args.inputs, args.manifest, out_dir, _batch.AUDIO_SUFFIXES, ".dsc")
+    if not jobs:
+        raise AudioError("no input files (folders are searched for " + ", ".join(_batch.AUDIO_SUFFIXES) + ")")
+    codec = DSCodec.from_checkpoint(args.checkpoint, device=args.device, chunk_seconds=args.chunk_seconds,
+                                    backend=args.backend, threads=args.threads)
+    return _batch.run_jobs(jobs, lambda job: encode_file(codec, job.source, job.target), quiet=args.quiet)

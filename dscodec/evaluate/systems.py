@@ -79,7 +79,7 @@ class DSCodecReconstructor(Reconstructor):
             "stage": raw.get("stage"),
             "model_size": (config.get("model") or {}).get("size"),
             "codec_config": raw.get("codec_config"),
-            "num_parameters": self.codec.model.num_parameters(),
+            "num_parameters": self.codec.num_parameters,
         }
         del raw
 
