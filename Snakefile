@@ -26,6 +26,7 @@ RESOLVED_CONFIG = str(write_if_changed(config, Path(R) / "config.yaml"))
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/bigcodec.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
