@@ -203,6 +203,10 @@ def test_config_refuses_bigcodec_init_where_it_cannot_apply(tmp_path: Path):
         load_config(overrides={**paper, "systems": {"ds_codec_pq": {**vq, "quantizer": "pq"}}})
     config = load_config(overrides={**paper, "systems": {"ds_codec_vq": vq}})
     assert config["systems"]["ds_codec_vq"]["init_from_bigcodec"] == source
+    from dscodec.train.stages import build_stage1
+
+    with pytest.raises(ConfigError, match="import-bigcodec"):  # stage 1 is converted, never trained
+        build_stage1(config, "ds_codec_vq")
 
 
 def test_paper_yaml_commented_option_dry_runs(tmp_path: Path):

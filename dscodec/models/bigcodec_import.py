@@ -41,7 +41,7 @@ from dscodec.nn.antialias import AntiAliasedSnakeBeta
 ENCODER_KEY, DECODER_KEY = "CodecEnc", "generator"
 # BigCodec's keys of the two fixed filters of each anti-aliased activation, under its prefix
 UP_FILTER, DOWN_FILTER = "upsample.filter", "downsample.lowpass.filter"
-FILTER_ATOL = 1e-6  # taps are ~0.01-0.3; float32 designs on different machines agree far closer
+FILTER_ATOL = 1e-6  # float32 rounding of the same design; another design (taps ~0.01-0.3) differs far more
 
 
 class BigCodecImportError(DSCodecError):
