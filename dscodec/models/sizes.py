@@ -36,8 +36,8 @@ class ModelSize:
     dead_code_reset: bool = False                  # [ours] off as in the paper; configs/default.yaml turns it on
     # [BigCodec] every SnakeBeta evaluated at twice the rate between Kaiser-sinc filters
     # (dscodec/nn/antialias.py), so BigCodec's released weights run unchanged in our model;
-    # off at `small`/`tiny` [ours]: two 12-tap filters and twice the samples per activation
-    # cost CPU time there, and those sizes do not load BigCodec's weights.
+    # off at `small`/`tiny` [ours] for CPU cost (a `small` training step takes ~2x the CPU time
+    # with it on, benchmarks/bench_antialias.py), and those sizes do not load BigCodec's weights.
     anti_aliased_activations: bool = True
     transformer_layers: int = 1                    # [paper] "a Transformer block"
     transformer_heads: int = 16                    # [ours] head dim 64
