@@ -33,6 +33,7 @@ onstart:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/bigcodec.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 

@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "synth-corpus": "synth_corpus",
     "prepare": "prepare",
     "train": "train",
+    "import-bigcodec": "import_bigcodec",
     "evaluate": "evaluate",
     "report": "report",
     "encode": "encode",

@@ -101,10 +101,27 @@ def _check_cross_references(config: Mapping[str, Any], source: str) -> None:
                 f"{source}: `systems.{name}.stage1_from` = {parent!r} has a different quantizer or stage-1 "
                 "architecture, so its stage-1 checkpoint cannot be shared"
             )
+    _check_bigcodec_init(config, source)
     stage = config["train"]
     for key in ("stage1", "stage2"):
         if stage[key]["lr_min"] > stage[key]["lr"]:
             raise ConfigError(f"{source}: `train.{key}.lr_min` must not exceed `train.{key}.lr`")
+
+
+def _check_bigcodec_init(config: Mapping[str, Any], source: str) -> None:
+    """`init_from_bigcodec` fits only a mirrored VQ system with BigCodec's anti-aliased activations."""
+    from dscodec.models.sizes import get_size
+
+    for name, system in config["systems"].items():
+        if not system.get("init_from_bigcodec"):
+            continue
+        key = f"`systems.{name}.init_from_bigcodec`"
+        if system["quantizer"] != "vq" or system["stage1"] != "mirror" or system.get("stage1_from"):
+            raise ConfigError(f"{source}: {key} needs `quantizer: vq`, `stage1: mirror` and no `stage1_from` "
+                              "(BigCodec's weights are a mirrored single-codebook VQ codec)")
+        if not get_size(config["model"]["size"], config["model"].get("overrides")).anti_aliased_activations:
+            raise ConfigError(f"{source}: {key} needs BigCodec's anti-aliased activations: use `model.size: paper` "
+                              "or set `model.overrides.anti_aliased_activations: true`")
 
 
 def load_config(*paths: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -13,6 +13,9 @@ from dscodec.losses import (
 )
 from dscodec.models import PRESETS, CodecModel, get_size
 from dscodec.models.discriminators import Discriminators
+from dscodec.models.sizes import ModelSize
+from dscodec.nn import SnakeBeta
+from dscodec.nn.antialias import AntiAliasedSnakeBeta
 
 STATS = {"vq_loss", "commit_loss", "codebook_loss", "quant_mse", "perplexity", "usage"}
 
@@ -53,6 +56,10 @@ def test_paper_size_matches_bigcodec_dimensions():
     assert CodecModel(size, "pq", "mirror").codebook_size == 16**4
     counts = model.num_parameters()
     assert 150e6 < counts["total"] < 170e6  # BigCodec reports ~159 M parameters
+    # BigCodec's 72 activations are all anti-aliased, so are ours at this size (not at small/tiny)
+    activations = [m for m in model.modules() if isinstance(m, SnakeBeta)]
+    assert len(activations) == 72 and all(isinstance(m, AntiAliasedSnakeBeta) for m in activations)
+    assert not get_size("small").anti_aliased_activations and not get_size("tiny").anti_aliased_activations
     with torch.no_grad():
         codes = model.encode(torch.zeros(1, 1, 400))
     assert codes.shape == (1, 2)
@@ -168,3 +175,11 @@ def test_model_info_prints_parameter_counts(capsys):
     assert info["tokens_per_s"] == 80 and vq["bits_per_token"] == 6
     assert main(["model-info", "--size", "tiny"]) == 0
     assert "tiny" in capsys.readouterr().out
+
+
+def test_checkpoints_from_before_anti_aliasing_load_with_plain_activations():
+    """A codec_config without the field predates it, when every size had plain activations."""
+    config = get_size("paper").to_dict()
+    del config["anti_aliased_activations"]
+    assert ModelSize.from_dict(config).anti_aliased_activations is False
+    assert ModelSize.from_dict(get_size("paper").to_dict()).anti_aliased_activations is True

@@ -135,3 +135,59 @@ def test_small_encoder_passes_the_signal_at_initialisation():
         hidden = model.encoder.pre(wav)
     # time variation of the deepest conv features relative to the input (was ~6e-5 before the fix)
     assert float(hidden.std(dim=2).mean() / wav.std()) > 1e-2
+
+
+def test_anti_aliased_snake_matches_bigcodec_port():
+    """Same filters and same output as BigCodec's Activation1d (our port of its alias-free code),
+    at the edges too (replicate padding), for odd and tiny lengths."""
+    from dscodec.evaluate.baselines.bigcodec_model import Activation1d
+    from dscodec.nn.antialias import AntiAliasedSnakeBeta
+
+    torch.manual_seed(0)
+    ours, port = AntiAliasedSnakeBeta(5).double(), Activation1d(5).double()
+    with torch.no_grad():
+        ours.log_alpha.normal_()
+        ours.log_beta.normal_()
+        port.act.alpha.copy_(ours.log_alpha.view(-1))
+        port.act.beta.copy_(ours.log_beta.view(-1))
+    assert torch.equal(ours.up_taps.float(), port.upsample.filter.view(-1).float())
+    assert torch.equal(ours.down_taps.float(), port.downsample.lowpass.filter.view(-1).float())
+    for length in (1, 2, 17, 200):
+        x = torch.randn(2, 5, length, dtype=torch.float64)
+        y = ours(x)
+        assert y.shape == x.shape
+        # the port adds 1e-9 to beta before dividing; nothing else differs
+        assert torch.allclose(y, port(x), rtol=0, atol=1e-7)
+        if length > 1:  # one sample is a constant after replication, which the filters pass unchanged
+            assert not torch.allclose(y, SnakeBeta.forward(ours, x), atol=1e-3)  # the filters do act
+
+
+def test_anti_aliased_snake_receptive_field_within_its_bound():
+    """The chunked encoder/decoder rely on HALF_RECEPTIVE_FIELD bounding how far an input reaches."""
+    from dscodec.nn.antialias import AntiAliasedSnakeBeta
+
+    torch.manual_seed(0)
+    act = AntiAliasedSnakeBeta(3).double()
+    x = torch.randn(1, 3, 100, dtype=torch.float64)
+    reach = 0
+    for pos in (40, 50, 61):
+        bumped = x.clone()
+        bumped[..., pos] += 1.0
+        changed = torch.nonzero((act(bumped) - act(x)).abs().sum(1)[0] > 0).flatten()
+        reach = max(reach, pos - int(changed.min()), int(changed.max()) - pos)
+    assert 0 < reach <= AntiAliasedSnakeBeta.HALF_RECEPTIVE_FIELD
+
+
+def test_anti_aliased_snake_uses_the_hand_written_backward():
+    from dscodec.nn.antialias import AntiAliasedSnakeBeta
+
+    act = AntiAliasedSnakeBeta(4)
+    y = act(torch.randn(2, 4, 30, requires_grad=True))
+    names = []
+    fn = y.grad_fn
+    while fn is not None and len(names) < 10:
+        names.append(type(fn).__name__)
+        fn = fn.next_functions[0][0] if fn.next_functions else None
+    assert any("SnakeBetaFunction" in n for n in names), names
+    y.sum().backward()
+    assert act.log_alpha.grad is not None and act.log_alpha.grad.abs().sum() > 0

@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage", required=True, type=int, choices=(1, 2))
     parser.add_argument("--out", required=True, help="output folder, R/models/<system>/stage<N>")
     parser.add_argument("--stage1-ckpt", default=None,
-                        help="stage-1 checkpoint for stage 2 (default: R/models/<system or stage1_from>/stage1/ckpt.pt)")
+                        help="stage-1 checkpoint for stage 2 (default: R/models/<system or stage1_from>/stage1/ckpt.pt, "
+                             "stage1-bigcodec/ckpt.pt with `init_from_bigcodec`)")
     parser.add_argument("--train-manifest", default=None, help="default: R/data/librispeech/train.tsv")
     parser.add_argument("--dev-manifest", default=None, help="default: R/data/librispeech/dev.tsv")
     parser.add_argument("--no-resume", action="store_true", help="ignore an existing last.pt and start afresh")
@@ -39,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     stage1_ckpt = None
     if args.stage == 2:
-        stage1_ckpt = Path(args.stage1_ckpt or results_path(config, "models", stage1_source(config, args.system),
-                                                             "stage1", "ckpt.pt"))
+        source = stage1_source(config, args.system)
+        folder = "stage1-bigcodec" if config["systems"][source].get("init_from_bigcodec") else "stage1"
+        stage1_ckpt = Path(args.stage1_ckpt or results_path(config, "models", source, folder, "ckpt.pt"))
     train_manifest = args.train_manifest or results_path(config, "data", "librispeech", "train.tsv")
     dev_manifest = args.dev_manifest or results_path(config, "data", "librispeech", "dev.tsv")
     if not Path(dev_manifest).is_file():

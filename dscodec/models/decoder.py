@@ -11,7 +11,8 @@ Non-mirrored decoder (stage 2, and the APCodec+ ablation from scratch): the same
 with a LLaMA-style Transformer block between the quantizer and the first conv
 (`self.transformer`, None when mirrored). The transformer is zero-initialised to the
 identity (dscodec.nn.transformer), so `CodecModel.to_nonmirror` keeps the stage-1
-output. Split into `pre` / `lstm` / `post` for chunked decoding like the encoder.
+output. Split into `pre` / `lstm` / `post` for chunked decoding like the encoder. Each Snake
+is anti-aliased as in BigCodec when `size.anti_aliased_activations` is set.
 """
 from __future__ import annotations
 
@@ -21,21 +22,23 @@ import torch
 from torch import nn
 
 from dscodec.models.sizes import ModelSize
-from dscodec.nn import ResidualUnit, ResLSTM, SnakeBeta, Transformer, WNConv1d, WNConvTranspose1d
+from dscodec.nn import ResidualUnit, ResLSTM, Transformer, WNConv1d, WNConvTranspose1d
+from dscodec.nn.antialias import AntiAliasedSnakeBeta, snake
 
 
 class DecoderBlock(nn.Module):
     """Up-sample by `stride` with a transposed conv, then residual units at the new rate."""
 
-    def __init__(self, in_ch: int, out_ch: int, stride: int, dilations: tuple[int, ...]) -> None:
+    def __init__(self, in_ch: int, out_ch: int, stride: int, dilations: tuple[int, ...],
+                 anti_aliased: bool = False) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            SnakeBeta(in_ch),
+            snake(in_ch, anti_aliased),
             WNConvTranspose1d(
                 in_ch, out_ch, 2 * stride, stride=stride,
                 padding=stride // 2 + stride % 2, output_padding=stride % 2,
             ),
-            *(ResidualUnit(out_ch, d) for d in dilations),
+            *(ResidualUnit(out_ch, d, anti_aliased) for d in dilations),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -46,6 +49,7 @@ class Decoder(nn.Module):
     def __init__(self, size: ModelSize, transformer: bool = False) -> None:
         super().__init__()
         widths = size.encoder_channels[::-1]  # mirror: 1536, 768, ..., 48
+        aa = size.anti_aliased_activations
         self.hop_length = size.hop_length
         self.transformer = (
             Transformer(
@@ -59,22 +63,23 @@ class Decoder(nn.Module):
         self.lstm = ResLSTM(widths[0], size.lstm_layers)
         self.post = nn.Sequential(
             *(
-                DecoderBlock(widths[i], widths[i + 1], s, size.dilations)
+                DecoderBlock(widths[i], widths[i + 1], s, size.dilations, aa)
                 for i, s in enumerate(reversed(size.strides))
             ),
-            SnakeBeta(widths[-1]),
+            snake(widths[-1], aa),
             WNConv1d(widths[-1], 1, 7, padding=3),
             nn.Tanh(),
         )
         # receptive fields in frames either side (conservative), for chunked decoding
         pre = 3 + (self.transformer.context_frames if self.transformer is not None else 0)
         self.pre_context_frames = pre if self.transformer is None or self.transformer.context_frames >= 0 else -1
+        act = AntiAliasedSnakeBeta.HALF_RECEPTIVE_FIELD if aa else 0
         half_rf, scale = 0.0, 1.0
         for s in reversed(size.strides):
-            half_rf += 2 * scale
+            half_rf += (act + 2) * scale  # the block's Snake, then its transposed conv
             scale /= s
-            half_rf += sum(ResidualUnit.half_receptive_field(d) for d in size.dilations) * scale
-        half_rf += 3 * scale
+            half_rf += sum(ResidualUnit.half_receptive_field(d, aa) for d in size.dilations) * scale
+        half_rf += (act + 3) * scale
         self.post_context_frames = math.ceil(half_rf) + 1
 
     def pre(self, z: torch.Tensor) -> torch.Tensor:

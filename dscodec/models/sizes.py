@@ -34,6 +34,11 @@ class ModelSize:
     commitment_weight: float = 0.25                # [BigCodec]
     codebook_weight: float = 1.0                   # [BigCodec]
     dead_code_reset: bool = False                  # [ours] off as in the paper; configs/default.yaml turns it on
+    # [BigCodec] every SnakeBeta evaluated at twice the rate between Kaiser-sinc filters
+    # (dscodec/nn/antialias.py), so BigCodec's released weights run unchanged in our model;
+    # off at `small`/`tiny` [ours] for CPU cost (a `small` training step takes ~2x the CPU time
+    # with it on, benchmarks/bench_antialias.py), and those sizes do not load BigCodec's weights.
+    anti_aliased_activations: bool = True
     transformer_layers: int = 1                    # [paper] "a Transformer block"
     transformer_heads: int = 16                    # [ours] head dim 64
     transformer_ffn_dim: int = 2816                # [ours] LLaMA rule: 8/3 * 1024 rounded up to 256
@@ -69,6 +74,8 @@ class ModelSize:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ModelSize":
+        # checkpoints written before the field existed all had plain activations
+        data = {"anti_aliased_activations": False, **data}
         return _replace(cls(), data, source="codec_config")
 
 
@@ -89,6 +96,7 @@ PRESETS: dict[str, ModelSize] = {
         transformer_ffn_dim=384,                   # [ours] 8/3 * 128 rounded up to 128
         mpd_channels=(8, 16, 32, 64, 64),          # [ours]
         stft_channels=8,                           # [ours]
+        anti_aliased_activations=False,            # [ours] CPU cost
     ),
     # Tests and CI: seconds per step on CPU [ours].
     "tiny": ModelSize(
@@ -106,6 +114,7 @@ PRESETS: dict[str, ModelSize] = {
         transformer_window=8,
         mpd_channels=(4, 8, 8, 8, 8),
         stft_channels=4,
+        anti_aliased_activations=False,            # [ours] CPU cost
     ),
 }
 

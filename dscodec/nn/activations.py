@@ -4,7 +4,8 @@ SnakeBeta (BigVGAN, used by BigCodec): x + 1/beta * sin^2(alpha * x) with per-ch
 log-scale alpha and beta. The periodic term gives the generator an inductive bias
 towards periodic waveforms (pitch harmonics), which plain ReLU/ELU lacks.
 BigCodec additionally wraps it in an anti-aliased up/down-sampling filter
-(`Activation1d`); we use the plain activation [ours] to keep the CPU cost low.
+(`Activation1d`); so do we at `paper` size (dscodec/nn/antialias.py), while `small` and
+`tiny` use the plain activation [ours] to keep the CPU cost low.
 
 Why a hand-written backward: at `small` size the activations at 16 kHz are a third of a
 training step's CPU time, and most of that is autograd storing and re-reading the

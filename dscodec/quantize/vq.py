@@ -12,12 +12,20 @@ with the straight-through estimator. Losses (van den Oord et al., 2017):
 quantizer's input and output in latent space) plus codebook health: perplexity, the
 fraction of codes used in the batch, and the fraction of "dead" codes whose running
 usage fell below 10 % of uniform.
+
+Under DDP (several processes) the optional dead-code reset keeps every rank's quantizer
+identical, as EnCodec's `core_vq.py` does for its codebooks: the code counts behind the
+running usage are summed over ranks (so every rank sees the same dead codes and makes the
+same collective calls), and after re-seeding, rank 0's codebook and usage are broadcast.
+Without this each rank re-seeded from its own batch and the codebooks drifted apart while
+DDP kept averaging gradients into them (issue 12).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -35,6 +43,11 @@ def _full_precision(z: torch.Tensor) -> torch.autocast:
     """The lookup and the VQ losses run in float32 even under bf16 autocast: nearest-code
     search among 8192 codes is sensitive to rounding."""
     return torch.autocast(device_type=z.device.type, enabled=False)
+
+
+def _world_size() -> int:
+    """Processes in the default group (1 outside torch.distributed)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 def at_least_fp32(z: torch.Tensor) -> torch.Tensor:
@@ -117,7 +130,7 @@ class FactorizedVectorQuantizer(nn.Module):
         counts = torch.bincount(codes.reshape(-1), minlength=self.codebook_size).float()
         probs = counts / counts.sum().clamp_min(1.0)
         if self.training:
-            self.usage.mul_(USAGE_DECAY).add_(probs, alpha=1.0 - USAGE_DECAY)
+            self.usage.mul_(USAGE_DECAY).add_(self._global_probs(counts, probs), alpha=1.0 - USAGE_DECAY)
         entropy = -(probs * probs.clamp_min(1e-12).log()).sum()
         dead = (self.usage < DEAD_FRACTION_OF_UNIFORM / self.codebook_size).float().mean()
         return {
@@ -126,9 +139,24 @@ class FactorizedVectorQuantizer(nn.Module):
             "dead_codes": dead,
         }
 
+    def _global_probs(self, counts: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+        """Code frequencies over all ranks when the reset is on under DDP, else this batch's.
+
+        The reset decides from the running usage which codes are dead; summing the counts
+        keeps that usage, hence the decision and the collectives that follow, the same on
+        every rank. Without the reset nothing depends on it, so no collective is spent."""
+        if not self.dead_code_reset or _world_size() == 1:
+            return probs
+        total = counts.clone()
+        dist.all_reduce(total)
+        return total / total.sum().clamp_min(1.0)
+
     @torch.no_grad()
     def _reset_dead_codes(self, z_e: torch.Tensor) -> None:
-        """Re-seed dead codes with random encoder outputs of this batch (optional, [ours])."""
+        """Re-seed dead codes with random encoder outputs of this batch (optional, [ours]).
+
+        Under DDP every rank re-seeds, then takes rank 0's codebook and usage, so all ranks
+        hold the same codes (the dead set is the same everywhere, see `_global_probs`)."""
         dead = torch.nonzero(self.usage < DEAD_FRACTION_OF_UNIFORM / self.codebook_size).flatten()
         if dead.numel() == 0:
             return
@@ -136,3 +164,6 @@ class FactorizedVectorQuantizer(nn.Module):
         pick = torch.randint(pool.shape[0], (dead.numel(),), device=pool.device)
         self.codebook.weight.data[dead] = pool[pick]
         self.usage[dead] = 1.0 / self.codebook_size
+        if _world_size() > 1:
+            dist.broadcast(self.codebook.weight.data, src=0)
+            dist.broadcast(self.usage, src=0)

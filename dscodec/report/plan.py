@@ -53,8 +53,10 @@ class RunRef:
 
 
 def own_stage1(systems: Mapping[str, Any]) -> list[str]:
-    """Systems that train their own stage 1 (the others reuse `stage1_from`)."""
-    return [name for name, spec in systems.items() if not spec.get("stage1_from")]
+    """Systems that train their own stage 1 (the others reuse `stage1_from` or convert
+    BigCodec's checkpoint, `init_from_bigcodec`: no stage-1 training run to show)."""
+    return [name for name, spec in systems.items()
+            if not spec.get("stage1_from") and not spec.get("init_from_bigcodec")]
 
 
 def _main_rows(cfg: Mapping[str, Any]) -> tuple[Entity, ...]:

@@ -74,6 +74,11 @@ def build_stage1(config: Mapping[str, Any], system: str) -> StageSetup:
             f"system {system!r} reuses the stage 1 of {sys_cfg['stage1_from']!r} (`stage1_from`); "
             f"train stage 1 of {sys_cfg['stage1_from']!r} instead"
         )
+    if sys_cfg.get("init_from_bigcodec"):
+        raise ConfigError(
+            f"system {system!r} takes its stage 1 from BigCodec's checkpoint (`init_from_bigcodec`); convert it with "
+            "`dscodec import-bigcodec` (the workflow's import_bigcodec_stage1 rule) instead of training"
+        )
     size = get_size(config["model"]["size"], config["model"].get("overrides"))
     decoder = "mirror" if sys_cfg["stage1"] == "mirror" else "transformer"
     torch.manual_seed(stage_seed(config, 1))

@@ -12,7 +12,9 @@ from dscodec import jobkeys
 
 TRAIN = config["train"]
 SYSTEMS = config["systems"]
-STAGE1_SYSTEMS = [name for name, spec in SYSTEMS.items() if not spec.get("stage1_from")]
+# systems that train their own stage 1 (not `stage1_from`, not converted from BigCodec: bigcodec.smk)
+STAGE1_SYSTEMS = [name for name, spec in SYSTEMS.items()
+                  if not spec.get("stage1_from") and not spec.get("init_from_bigcodec")]
 TRAIN_GPUS = int(TRAIN.get("gpus", 0))
 # Memory and wall-clock per job by model size; a cluster profile can override them (set-resources).
 TRAIN_MEM_MB = {"tiny": 2000, "small": 6000, "paper": 48000}.get(config["model"]["size"], 48000)
@@ -36,6 +38,8 @@ TRAIN_LAUNCHER = _launcher()
 def stage1_ckpt(system):
     """The stage-1 checkpoint a system's stage 2 starts from."""
     source = SYSTEMS[system].get("stage1_from") or system
+    if SYSTEMS[source].get("init_from_bigcodec"):
+        return f"{R}/models/{source}/stage1-bigcodec/ckpt.pt"  # converted, workflow/rules/bigcodec.smk
     return f"{R}/models/{source}/stage1/ckpt.pt"
 
 
