@@ -125,10 +125,10 @@ def test_float_beyond_unit_range_warns_and_is_clipped(codec):
         codec.encode(_speechlike()[:, 0], 16000)  # in range: no warning
 
 
-def _wide_model(seed: int = 0, anti_aliased: bool = False) -> CodecModel:
+def _wide_model(seed: int = 0, anti_aliased: bool = False, upsample: str = "transposed") -> CodecModel:
     """Tiny model with larger random weights (so signals are not ~0), in float64."""
     torch.manual_seed(seed)
-    size = get_size("tiny", {"anti_aliased_activations": anti_aliased})
+    size = get_size("tiny", {"anti_aliased_activations": anti_aliased, "upsample": upsample})
     model = CodecModel(size, "vq", "transformer").double().eval()
     with torch.no_grad():
         for p in model.parameters():
@@ -151,6 +151,19 @@ def test_chunked_equals_one_pass(chunk, anti_aliased):
         y_chunked = torch.cat(list(decode_latents(model.decoder, q, chunk)), -1)
     assert y.abs().max() > 1e-4  # a signal, not numerical noise
     assert torch.allclose(z_chunked, z, rtol=0, atol=1e-10 * z.abs().max())
+    assert torch.allclose(y_chunked, y, rtol=0, atol=1e-8 * y.abs().max())
+
+
+def test_resize_upsampling_decodes_chunked_like_one_pass():
+    """`upsample: resize` (a benchmarked alternative to transposed convs) keeps the decoder's
+    context bound: chunked decoding equals one pass."""
+    model = _wide_model(upsample="resize")
+    assert any(isinstance(m, torch.nn.Upsample) for m in model.decoder.modules())
+    z = torch.randn(1, model.decoder.stem.in_channels, 60, dtype=torch.float64)
+    with torch.no_grad():
+        y = model.decoder(z)
+        y_chunked = torch.cat(list(decode_latents(model.decoder, z, 7)), -1)
+    assert y.shape[-1] == 60 * model.decoder.hop_length and y.abs().max() > 1e-4
     assert torch.allclose(y_chunked, y, rtol=0, atol=1e-8 * y.abs().max())
 
 

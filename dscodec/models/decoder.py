@@ -26,18 +26,36 @@ from dscodec.nn import ResidualUnit, ResLSTM, Transformer, WNConv1d, WNConvTrans
 from dscodec.nn.antialias import AntiAliasedSnakeBeta, snake
 
 
-class DecoderBlock(nn.Module):
-    """Up-sample by `stride` with a transposed conv, then residual units at the new rate."""
+def upsampler(in_ch: int, out_ch: int, stride: int, kind: str) -> nn.Module:
+    """Up-sample by `stride`: BigCodec's transposed conv, or repeat-then-conv ("resize").
 
-    def __init__(self, in_ch: int, out_ch: int, stride: int, dilations: tuple[int, ...],
-                 anti_aliased: bool = False) -> None:
+    Why "resize": a transposed conv whose kernel is not a multiple of the stride's overlap
+    pattern adds fixed-frequency tones (multiples of the frame rate) until training
+    removes them; nearest-neighbour repetition followed by an ordinary conv has no such
+    pattern (Odena et al., 2016, "Deconvolution and checkerboard artifacts").
+    """
+    if kind == "resize":
+        return nn.Sequential(
+            nn.Upsample(scale_factor=stride, mode="nearest"),
+            WNConv1d(in_ch, out_ch, 2 * (stride // 2) + 1, padding=stride // 2),
+        )
+    return WNConvTranspose1d(
+        in_ch, out_ch, 2 * stride, stride=stride,
+        padding=stride // 2 + stride % 2, output_padding=stride % 2,
+    )
+
+
+class DecoderBlock(nn.Module):
+    """Up-sample by `stride`, then residual units at the new rate."""
+
+    def __init__(
+        self, in_ch: int, out_ch: int, stride: int, dilations: tuple[int, ...],
+        anti_aliased: bool = False, upsample: str = "transposed",
+    ) -> None:
         super().__init__()
         self.block = nn.Sequential(
             snake(in_ch, anti_aliased),
-            WNConvTranspose1d(
-                in_ch, out_ch, 2 * stride, stride=stride,
-                padding=stride // 2 + stride % 2, output_padding=stride % 2,
-            ),
+            upsampler(in_ch, out_ch, stride, upsample),
             *(ResidualUnit(out_ch, d, anti_aliased) for d in dilations),
         )
 
@@ -63,7 +81,7 @@ class Decoder(nn.Module):
         self.lstm = ResLSTM(widths[0], size.lstm_layers)
         self.post = nn.Sequential(
             *(
-                DecoderBlock(widths[i], widths[i + 1], s, size.dilations, aa)
+                DecoderBlock(widths[i], widths[i + 1], s, size.dilations, aa, size.upsample)
                 for i, s in enumerate(reversed(size.strides))
             ),
             snake(widths[-1], aa),

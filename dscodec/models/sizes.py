@@ -39,6 +39,9 @@ class ModelSize:
     # off at `small`/`tiny` [ours] for CPU cost (a `small` training step takes ~2x the CPU time
     # with it on, benchmarks/bench_antialias.py), and those sizes do not load BigCodec's weights.
     anti_aliased_activations: bool = True
+    # [BigCodec] decoder up-sampling: "transposed" (ConvTranspose1d k=2s, as BigCodec) or
+    # "resize" (nearest-neighbour repeat by s, then a conv of odd kernel ~s at the new rate [ours]).
+    upsample: str = "transposed"
     transformer_layers: int = 1                    # [paper] "a Transformer block"
     transformer_heads: int = 16                    # [ours] head dim 64
     transformer_ffn_dim: int = 2816                # [ours] LLaMA rule: 8/3 * 1024 rounded up to 256
@@ -137,4 +140,6 @@ def _replace(base: ModelSize, data: Mapping[str, Any], source: str) -> ModelSize
     size = dataclasses.replace(base, **clean)
     if size.hop_length <= 0 or size.latent_dim % size.pq_groups:
         raise ConfigError(f"{source}: latent_dim {size.latent_dim} must divide into {size.pq_groups} PQ groups")
+    if size.upsample not in ("transposed", "resize"):
+        raise ConfigError(f"{source}.upsample: {size.upsample!r}; choose 'transposed' or 'resize'")
     return size
