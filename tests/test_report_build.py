@@ -176,3 +176,79 @@ def test_listening_page_renders_in_a_headless_browser(evaluated: dict, tmp_path:
     subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
                     "--window-size=1600,1200", index.resolve().as_uri()], capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10_000   # something was drawn (images, players)
+
+
+# ------------------------------------------------------------------------------- figures fit for a paper
+def _fake_history(cfg: dict, run: plan.RunRef, key: str) -> pd.DataFrame:
+    """Histories shaped like real ones (the figure test is about layout; figure2's MLflow test covers reading)."""
+    steps = np.array([1, 10, 100, 300])
+    return pd.DataFrame({"step": steps, "value": (1.0 + 0.1 * len(run.system)) / steps**0.3})
+
+
+def test_every_figure_is_styled_without_colliding_text(evaluated: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: each report figure renders with no two texts overlapping, plain decimal log ticks,
+    PDF (TrueType fonts embedded) beside the PNG, at a two-column paper's sizes."""
+    from dscodec.report import figures
+
+    monkeypatch.setattr(build, "_history", _fake_history)
+    seen: dict[str, dict] = {}
+    save = figures.save
+
+    def checked_save(fig, out_stem: Path) -> list[Path]:
+        ticks = [t for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) for t in axis.get_ticklabels()]
+        seen[out_stem.name] = {"overlaps": figures.overlapping_texts(fig), "width_in": fig.get_size_inches()[0],
+                               "ticks": [t.get_text() for t in ticks],
+                               "sizes": {t.get_fontsize() for _, t in _texts(fig)}}
+        return save(fig, out_stem)
+
+    monkeypatch.setattr(figures, "save", checked_save)
+    paths = [p for target in ("figure2", "training_curves", "ablation_vq_vs_pq", "bitrate_quality")
+             for p in build.build_target(evaluated, target)]
+    assert set(seen) == {"figure2", "training_curves_stage1", "training_curves_stage2", "codebook_usage_vq_vs_pq",
+                         "bitrate_vs_quality"}
+    for name, info in seen.items():
+        assert info["overlaps"] == [], f"{name}: overlapping texts {info['overlaps']}"
+        assert info["width_in"] in (figures.COLUMN_IN, figures.TEXT_IN), name
+        assert min(info["sizes"]) >= 6, f"{name}: text below 6 pt is unreadable at column width"
+        assert not any("times" in t or "^" in t or "\\" in t for t in info["ticks"]), (name, info["ticks"])
+    pdfs = [p for p in paths if p.suffix == ".pdf"]
+    assert len(pdfs) == 5 and all(p.with_suffix(".png").is_file() for p in pdfs)
+    for pdf in pdfs:
+        raw = pdf.read_bytes()
+        assert b"/FontFile2" in raw and b"/Type3" not in raw, f"{pdf.name}: fonts not embedded as TrueType"
+
+
+def _texts(fig) -> list:
+    from matplotlib.text import Text
+
+    return [(t.get_text(), t) for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def test_overlap_check_and_label_placement_on_a_crowded_cluster(tmp_path: Path) -> None:
+    """The overlap check catches colliding labels (so the figure test can fail), and place_labels
+    separates points that sit on top of each other (DS-Codec-PQ, its 2-t variant and APCodec+ at one bitrate)."""
+    from dscodec.report import figures
+
+    plt = figures._plt()
+    plt.style.use(str(figures.STYLE))
+    fig, ax = plt.subplots()
+    xs, ys = [0.8, 1.28, 1.28, 1.28, 1.21], [1.10, 1.11, 1.112, 1.105, 1.76]
+    labels = ["DS-Codec-VQ", "DS-Codec-PQ", "DS-Codec-PQ (2-t)", "APCodec+ (PQ)", "Codec2 (1.2 kbps)"]
+    ax.scatter(xs, ys)
+    for x, y, label in zip(xs, ys, labels):              # what the old figure did: the same offset for all
+        ax.annotate(label, (x, y), xytext=(3, 2), textcoords="offset points", fontsize=6)
+    assert len(figures.overlapping_texts(fig)) >= 2
+    plt.close(fig)
+
+    fig, ax = plt.subplots()
+    ax.scatter(xs, ys)
+    ax.set_xscale("log")
+    ax.margins(x=0.25, y=0.2)
+    figures.plain_log_ticks(ax.xaxis)
+    figures.place_labels(ax, xs, ys, labels)
+    assert figures.overlapping_texts(fig) == []
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in ax.xaxis.get_ticklabels() if t.get_text()]
+    assert len(ticks) >= 2 and all(float(t) > 0 for t in ticks), ticks   # plain decimals on the log axis
+    plt.close(fig)
+    plt.style.use("default")
