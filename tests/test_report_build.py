@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -162,20 +163,62 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
+# Injected into a copy of the page: measures what the browser laid out, before anything is added.
+_LAYOUT_PROBE = """<script>
+window.addEventListener('load', () => {
+  const box = e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+  const first = document.querySelector('section');
+  const out = {scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+    players: [...document.querySelectorAll('audio')].map(box), first: box(first),
+    rows: [...first.querySelectorAll('tbody tr')].map(r => r.innerText)};
+  const pre = document.createElement('pre'); pre.id = 'layout'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def screenshot(url: str, shot: Path, width: int, height: int, wait_ms: int = 2000) -> None:
+    """Headless-Chromium screenshot of `url`; copied to $DSCODEC_SCREENSHOTS (e.g. docs/img) when set,
+    which is how the README's screenshots are made."""
+    import os
+
+    subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--screenshot={shot}", f"--window-size={width},{height}", f"--virtual-time-budget={wait_ms}",
+                    url], capture_output=True, timeout=180)
+    assert shot.is_file() and shot.stat().st_size > 10_000   # something was drawn
+    if os.environ.get("DSCODEC_SCREENSHOTS"):
+        shutil.copyfile(shot, Path(os.environ["DSCODEC_SCREENSHOTS"]) / shot.name)
+
+
 @pytest.mark.skipif(_chromium() is None, reason="no Chromium installed (Debian: apt-get install chromium; "
                                               "`make system-deps` does it where it can)")
-def test_listening_page_renders_in_a_headless_browser(evaluated: dict, tmp_path: Path) -> None:
+def test_listening_page_fits_a_laptop_screen(evaluated: dict, tmp_path: Path) -> None:
+    """Issue 15: at 1366x768 one utterance's reference and every system are on screen, no player off to
+    the right, each row with its bitrate and the utterance's scores."""
+    import html as htmllib
+
     [index] = build.build_target(evaluated, "listen")
-    proc = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
-                           "--allow-file-access-from-files", index.resolve().as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    probe = index.with_name("probe.html")
+    probe.write_text(index.read_text().replace("</body>", _LAYOUT_PROBE + "</body>"))
+    proc = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1366,768",
+                           "--virtual-time-budget=2000", "--dump-dom", "--allow-file-access-from-files",
+                           probe.resolve().as_uri()], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    dom = proc.stdout
-    assert "<table" in dom and dom.count("<audio") >= 5
-    shot = tmp_path / "page.png"
-    subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
-                    "--window-size=1600,1200", index.resolve().as_uri()], capture_output=True, timeout=120)
-    assert shot.is_file() and shot.stat().st_size > 10_000   # something was drawn (images, players)
+    layout = json.loads(htmllib.unescape(proc.stdout.split("<pre id=\"layout\">")[1].split("</pre>")[0]))
+    systems = len([e for e in plan.target_tables(evaluated, "listen")[0].entities if e.kind != "ground_truth"
+                   and not (e.kind == "baseline" and e.name.startswith("dac"))])   # the fixture's dac did not run
+    rows = layout["rows"]
+    assert len(rows) == 1 + systems and rows[0].startswith("Reference")
+    assert len(layout["players"]) == 5 * (1 + systems)         # 5 utterances x (reference + systems)
+    assert layout["scrollWidth"] <= 1366                        # no horizontal scrolling
+    assert all(right <= layout["innerWidth"] for _, _, right, _ in layout["players"])
+    top, bottom = layout["first"][1], layout["first"][3]
+    assert bottom - top <= 768, f"first utterance is {bottom - top:.0f} px tall: not on one screen"
+    vq = next(r for r in rows if r.startswith("DS-Codec-VQ (stage 2)"))
+    assert "1.00 kbps" in vq and len(re.findall(r"\b0\.\d\d\b", vq)) >= 1   # bitrate and per-utterance scores
+    assert "PESQ-WB" in index.read_text() and "STOI" in index.read_text()
+    probe.unlink()
+    screenshot(index.resolve().as_uri(), tmp_path / "listen_1366x768.png", 1366, 768)
 
 
 # ------------------------------------------------------------------------------- figures fit for a paper
