@@ -38,3 +38,11 @@ rule reproduce_tables:
         rules.train_all.input,
         rules.evaluate_all.input,
         rules.report_index.output,
+
+
+onsuccess:
+    # The end of a run that built the reports: where they are, Table 1's headline, how to open MLflow
+    # (dscodec/report/summary.py; `dscodec report --summary` prints it again).
+    from dscodec.report.summary import print_summary_if_built
+
+    print_summary_if_built(config)

@@ -295,3 +295,34 @@ def test_overlap_check_and_label_placement_on_a_crowded_cluster(tmp_path: Path) 
     assert len(ticks) >= 2 and all(float(t) > 0 for t in ticks), ticks   # plain decimals on the log axis
     plt.close(fig)
     plt.style.use("default")
+
+
+# ------------------------------------------------------------------------------- end-of-run summary
+def test_summary_names_reports_headline_rows_and_mlflow_command(evaluated: dict, capsys: pytest.CaptureFixture) -> None:
+    """Issue 15: the end of reproduce_tables says where the reports are, DS-Codec's Table 1 rows with the
+    best baseline at a similar bitrate (values from the evaluations), and the command that opens MLflow."""
+    from dscodec.report import summary
+
+    summary.print_summary_if_built(evaluated)
+    assert capsys.readouterr().out == ""                       # no reports index yet: a partial run prints nothing
+    (Path(evaluated["reports_dir"])).mkdir(parents=True, exist_ok=True)
+    (Path(evaluated["reports_dir"]) / "README.md").write_text("index")
+    summary.print_summary_if_built(evaluated)
+    text = capsys.readouterr().out
+    assert f"Reports: {evaluated['reports_dir']}/README.md" in text
+    assert f"mlflow ui --backend-store-uri sqlite:///{evaluated['results_dir'].rsplit('/', 1)[0]}/mlflow.db" in text
+    vq = next(line for line in text.splitlines() if line.strip().startswith("DS-Codec-VQ "))
+    scores = pd.read_parquet(Path(evaluated["results_dir"]) / "eval/ds_codec_vq-stage2/librispeech_test/scores.parquet")
+    mean, ci = mean_ci95(scores["stoi"].to_numpy())
+    assert f"STOI {mean:.2f} ± {ci:.2f}" in vq and "1.00 kbps" in vq
+    # every baseline of the fixture is at 1 kbps: the best by PESQ-WB follows each DS-Codec row
+    best = next(line for line in text.splitlines() if "best baseline:" in line)
+    ran = [e for e in plan.tables(evaluated)["table1"].entities if e.kind == "baseline" and not e.name.startswith("dac")]
+    pesq = {e.name: pd.read_parquet(Path(evaluated["results_dir"]) / "eval" / e.dirname / "librispeech_test"
+                                    / "scores.parquet")["pesq_wb"].mean() for e in ran}
+    assert max(pesq, key=pesq.get) in best
+
+
+def test_snakefile_prints_the_summary_on_success() -> None:
+    text = (Path(__file__).parents[1] / "Snakefile").read_text()
+    assert "onsuccess:" in text and "print_summary_if_built(config)" in text
