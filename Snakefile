@@ -19,6 +19,12 @@ configfile: "configs/default.yaml"
 validate(config, source="snakemake config")
 
 R = config["results_dir"]
+# One id for every job of this invocation, tagged on each MLflow run (tags.pipeline_run) so the UI
+# can filter or group one reproduce_tables; jobs inherit it through the environment.
+import os as _os
+from dscodec.tracking import PIPELINE_RUN_ENV, new_pipeline_run_id
+
+_os.environ.setdefault(PIPELINE_RUN_ENV, new_pipeline_run_id())
 # Every job reads the same resolved config; it is rewritten only when the config changes.
 RESOLVED_CONFIG = str(write_if_changed(config, Path(R) / "config.yaml"))
 

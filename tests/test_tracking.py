@@ -169,3 +169,36 @@ def test_killed_cli_job_resumes_its_checkpoint_and_its_mlflow_run(tmp_path: Path
     assert runs[0].info.status == "FINISHED"
     steps = [m.step for m in _client(cfg).get_metric_history(runs[0].info.run_id, "loss_mel")]
     assert max(steps) == 6
+
+
+def test_runs_open_comparable_in_the_ui(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: the experiment is tagged as model training (MLflow 3 otherwise opens its GenAI overview),
+    every run carries the invocation's pipeline_run tag, and an evaluation that did not run says so
+    (tags.status = 'not_run' and a description with the reason) so a filter leaves it out."""
+    cfg = tiny_config(tmp_path)
+    monkeypatch.setenv(tracking.PIPELINE_RUN_ENV, "20261202T000000Z-abc123")
+    with tracking.start_run(cfg, "train", {"job": "train", "system": "s", "stage": "1"}):
+        pass
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")
+    (out / "scores.parquet").write_bytes(b"")
+    with tracking.start_run(cfg, "eval-x", {"job": "eval", "system": "x"}):
+        tracking.log_eval_summary(out, {"status": "not_run", "reason": "weights absent", "label": "x"}, not_run=True)
+    client = _client(cfg)
+    exp = client.get_experiment_by_name(cfg["experiment"])
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "tags.job = 'train' and tags.stage = '1'" in exp.tags["mlflow.note.content"]
+    runs = _runs(cfg)
+    assert {r.data.tags["pipeline_run"] for r in runs} == {"20261202T000000Z-abc123"}
+    ok = client.search_runs([exp.experiment_id], "tags.job = 'eval' and tags.status = 'ok'")
+    assert len(ok) == 0
+    [skipped] = client.search_runs([exp.experiment_id], "tags.status = 'not_run'")
+    assert skipped.data.tags["mlflow.note.content"] == "Not run (no scores): weights absent"
+    # an experiment created before the tags existed gets them when a job opens it
+    client.delete_experiment_tag(exp.experiment_id, "mlflow.experimentKind")
+    tracking.ensure_experiment(cfg["experiment"])
+    assert client.get_experiment(exp.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    monkeypatch.delenv(tracking.PIPELINE_RUN_ENV)
+    assert tracking.pipeline_run_id() == "standalone"
+    assert tracking.new_pipeline_run_id() != tracking.new_pipeline_run_id()

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from dscodec.config import reports_path, results_path, tracking_uri
 from dscodec.report import plan
 from dscodec.report.collect import EvalResult, load_result
+from dscodec.tracking import pipeline_run_id
 
 SIMILAR_BITRATE = 2.0   # a baseline is "at a similar bitrate" within this factor of DS-Codec's
 HEADLINE_METRICS = (("pesq_wb", "PESQ-WB"), ("stoi", "STOI"), ("wer", "WER"))
@@ -73,7 +74,8 @@ def summary_text(cfg: Mapping[str, Any]) -> str:
         *headline_rows(cfg),
         "MLflow UI:",
         f"  {mlflow_ui_command(cfg)}   (or: make mlflow-ui)",
-        "  then open http://127.0.0.1:5000 (filter and group-by: README, section MLflow)",
+        "  then open http://127.0.0.1:5000 (filter and group-by: README, section MLflow);",
+        f"  this invocation's runs: tags.pipeline_run = '{pipeline_run_id()}'",
         "=" * 72,
     ]
     return "\n".join(lines)
