@@ -38,6 +38,7 @@ from dscodec.evaluate.align import MAX_SHIFT, Aligner, make_aligner
 from dscodec.evaluate.baselines.base import SAMPLE_RATE, BaselineUnavailable, Reconstructor
 from dscodec.evaluate.metrics.base import Metric
 from dscodec.evaluate.provenance import provenance
+from dscodec.progress import Progress
 from dscodec.evaluate.reference_cache import ReferenceCache
 from dscodec.evaluate.scoring import LoadedMetric, PairResult, Scorer, load_metrics, score_pair
 from dscodec.evaluate.stats import mean_ci95
@@ -299,7 +300,6 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
     start = time.perf_counter()
     reconstruct_s = 0.0
     done = 0
-    last_print = start
     chunk = RECONSTRUCT_CHUNK if hasattr(reconstructor, "reconstruct_many") else 1
     label = _safe_label(reconstructor, base["system"])
 
@@ -313,14 +313,14 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
             tally.failures.setdefault(name, []).append((index, f"{tally.rows[index]['id']}: {message}"))
         done += 1
 
+    ticker = Progress(f"evaluate {base['system']} on {base['testset']} ({scorer.mode})", n_total, "utterances", emit=log)
+
     def progress(force: bool = False) -> None:
-        nonlocal last_print
-        now = time.perf_counter()
-        if force or now - last_print >= 10.0:
-            rate = done / max(now - start, 1e-9)
-            log(f"evaluate {base['system']} on {base['testset']}: {done}/{n_total} utterances scored, "
-                f"{rate:.2f} utterances/s ({scorer.mode})")
-            last_print = now
+        ticker.done = done
+        if force:
+            ticker.close()
+        elif ticker.due():
+            ticker.update(0)
 
     scorer.start()
     try:
