@@ -19,6 +19,12 @@ configfile: "configs/default.yaml"
 validate(config, source="snakemake config")
 
 R = config["results_dir"]
+# One id for every job of this invocation, tagged on each MLflow run (tags.pipeline_run) so the UI
+# can filter or group one reproduce_tables; jobs inherit it through the environment.
+import os as _os
+from dscodec.tracking import PIPELINE_RUN_ENV, new_pipeline_run_id
+
+_os.environ.setdefault(PIPELINE_RUN_ENV, new_pipeline_run_id())
 # Every job reads the same resolved config; it is rewritten only when the config changes, and only
 # by the main Snakemake process when it is about to run jobs (`onstart` is skipped by a dry run:
 # `snakemake -n` writes nothing; cluster jobs re-read the Snakefile but never rewrite the file).
@@ -27,7 +33,6 @@ RESOLVED_CONFIG = str(Path(R) / "config.yaml")
 
 onstart:
     write_if_changed(config, RESOLVED_CONFIG)
-
 
 
 include: "workflow/rules/common.smk"
@@ -46,3 +51,11 @@ rule reproduce_tables:
         rules.train_all.input,
         rules.evaluate_all.input,
         rules.report_index.output,
+
+
+onsuccess:
+    # The end of a run that built the reports: where they are, Table 1's headline, how to open MLflow
+    # (dscodec/report/summary.py; `dscodec report --summary` prints it again).
+    from dscodec.report.summary import print_summary_if_built
+
+    print_summary_if_built(config)

@@ -105,8 +105,23 @@ def _artifact_location(uri: str) -> str | None:
     return (db.resolve().parent / "artifacts").as_uri() if db is not None else None
 
 
+# Experiment tags. MLflow 3 opens an experiment without `mlflow.experimentKind` on its GenAI
+# overview (traces, token usage); this one is model training, so the UI opens on the runs.
+# The description (`mlflow.note.content`) tells a reader the filters that give comparable runs.
+EXPERIMENT_TAGS = {
+    "mlflow.experimentKind": "custom_model_development",
+    "mlflow.note.content": (
+        "DS-Codec reproduction. Compare training runs: filter `tags.job = 'train' and tags.stage = '1'`, "
+        "group by tag `system`, Chart view (vq_loss, quant_mse, loss_mel). Evaluations: "
+        "`tags.job = 'eval' and tags.status = 'ok'` (baselines that did not run carry tags.status = 'not_run'). "
+        "One pipeline invocation: `tags.pipeline_run = '<id>'` (printed at the end of reproduce_tables)."),
+}
+PIPELINE_RUN_ENV = "DSCODEC_PIPELINE_RUN"
+
+
 def ensure_experiment(name: str) -> str:
-    """Experiment id of `name`, creating it (once, even under concurrent jobs)."""
+    """Experiment id of `name`, creating it (once, even under concurrent jobs) with EXPERIMENT_TAGS;
+    an experiment made before these tags existed gets them the next time a job opens it."""
     from mlflow.tracking import MlflowClient
 
     store = _store()
@@ -114,11 +129,32 @@ def ensure_experiment(name: str) -> str:
     def get_or_create() -> str:
         client = MlflowClient()
         found = client.get_experiment_by_name(name)
-        if found is not None:
-            return found.experiment_id
-        return client.create_experiment(name, artifact_location=_artifact_location(store.uri))
+        if found is None:
+            return client.create_experiment(name, artifact_location=_artifact_location(store.uri),
+                                            tags=EXPERIMENT_TAGS)
+        for key, value in EXPERIMENT_TAGS.items():
+            if found.tags.get(key) != value:
+                client.set_experiment_tag(found.experiment_id, key, value)
+        return found.experiment_id
 
     return store.call(get_or_create)
+
+
+def pipeline_run_id() -> str:
+    """Id shared by every job of one Snakemake invocation (the Snakefile sets $DSCODEC_PIPELINE_RUN
+    before any job starts; jobs inherit it), so the MLflow UI can filter or group one invocation's runs.
+    A job run by hand, outside Snakemake, is tagged "standalone"."""
+    import os
+
+    return os.environ.get(PIPELINE_RUN_ENV) or "standalone"
+
+
+def new_pipeline_run_id() -> str:
+    """A readable, unique id for a new invocation: UTC time plus 6 random hex digits."""
+    import datetime
+    import secrets
+
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -152,10 +188,11 @@ def git_commit() -> str:
 
 
 def standard_tags(config: Mapping[str, Any]) -> dict[str, str]:
-    """Tags every run carries: corpus sources, model size, git commit."""
+    """Tags every run carries: corpus sources, model size, git commit, the pipeline invocation."""
     data = config["data"]
     corpus = ",".join(f"{name}:{data[name]['source']}" for name in ("librispeech", "ljspeech"))
-    return {"corpus": corpus, "model_size": str(config["model"]["size"]), "git_commit": git_commit()}
+    return {"corpus": corpus, "model_size": str(config["model"]["size"]), "git_commit": git_commit(),
+            "pipeline_run": pipeline_run_id()}
 
 
 @contextlib.contextmanager
@@ -273,7 +310,9 @@ def log_eval_summary(out_dir: Path, summary: Mapping[str, Any], not_run: bool) -
     """An evaluation job's summary in its (active) run: status, means, CIs, n, failures, unavailable reasons."""
     set_tags({"status": summary.get("status", "ok"), "label": summary.get("label", "")})
     if not_run:
-        set_tags({"reason": str(summary.get("reason", ""))[:5000]})
+        # the description shows in the run list and the run page: why this run has no scores
+        reason = str(summary.get("reason", ""))[:5000]
+        set_tags({"reason": reason, "mlflow.note.content": f"Not run (no scores): {reason}"})
     else:
         values: dict[str, float] = {"n_utterances": float(summary["n_utterances"])}
         for key in ("utterances_per_s", "elapsed_s"):

@@ -39,6 +39,9 @@ def ci_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     tmp = tmp_path_factory.mktemp("e2e")
     proc = _snakemake(tmp, "--show-failed-logs")
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-8000:]
+    # issue 15: the run ends with the summary (reports, Table 1 headline, the MLflow UI command)
+    assert "DS-Codec reproduction finished." in proc.stdout and "mlflow ui --backend-store-uri" in proc.stdout, \
+        proc.stdout[-4000:]
     cfg = load_config(REPO / "configs" / "ci.yaml", overrides={
         "results_dir": str(tmp / "results"), "reports_dir": str(tmp / "reports")})
     return tmp, cfg

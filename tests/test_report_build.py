@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -162,17 +163,166 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
+# Injected into a copy of the page: measures what the browser laid out, before anything is added.
+_LAYOUT_PROBE = """<script>
+window.addEventListener('load', () => {
+  const box = e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+  const first = document.querySelector('section');
+  const out = {scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+    players: [...document.querySelectorAll('audio')].map(box), first: box(first),
+    rows: [...first.querySelectorAll('tbody tr')].map(r => r.innerText)};
+  const pre = document.createElement('pre'); pre.id = 'layout'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def screenshot(url: str, shot: Path, width: int, height: int, wait_ms: int = 2000) -> None:
+    """Headless-Chromium screenshot of `url`; copied to $DSCODEC_SCREENSHOTS (e.g. docs/img) when set,
+    which is how the README's screenshots are made."""
+    import os
+
+    subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--screenshot={shot}", f"--window-size={width},{height}", f"--virtual-time-budget={wait_ms}",
+                    url], capture_output=True, timeout=180)
+    assert shot.is_file() and shot.stat().st_size > 10_000   # something was drawn
+    if os.environ.get("DSCODEC_SCREENSHOTS"):
+        shutil.copyfile(shot, Path(os.environ["DSCODEC_SCREENSHOTS"]) / shot.name)
+
+
 @pytest.mark.skipif(_chromium() is None, reason="no Chromium installed (Debian: apt-get install chromium; "
                                               "`make system-deps` does it where it can)")
-def test_listening_page_renders_in_a_headless_browser(evaluated: dict, tmp_path: Path) -> None:
+def test_listening_page_fits_a_laptop_screen(evaluated: dict, tmp_path: Path) -> None:
+    """Issue 15: at 1366x768 one utterance's reference and every system are on screen, no player off to
+    the right, each row with its bitrate and the utterance's scores."""
+    import html as htmllib
+
     [index] = build.build_target(evaluated, "listen")
-    proc = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
-                           "--allow-file-access-from-files", index.resolve().as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    probe = index.with_name("probe.html")
+    probe.write_text(index.read_text().replace("</body>", _LAYOUT_PROBE + "</body>"))
+    proc = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1366,768",
+                           "--virtual-time-budget=2000", "--dump-dom", "--allow-file-access-from-files",
+                           probe.resolve().as_uri()], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    dom = proc.stdout
-    assert "<table" in dom and dom.count("<audio") >= 5
-    shot = tmp_path / "page.png"
-    subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
-                    "--window-size=1600,1200", index.resolve().as_uri()], capture_output=True, timeout=120)
-    assert shot.is_file() and shot.stat().st_size > 10_000   # something was drawn (images, players)
+    layout = json.loads(htmllib.unescape(proc.stdout.split("<pre id=\"layout\">")[1].split("</pre>")[0]))
+    systems = len([e for e in plan.target_tables(evaluated, "listen")[0].entities if e.kind != "ground_truth"
+                   and not (e.kind == "baseline" and e.name.startswith("dac"))])   # the fixture's dac did not run
+    rows = layout["rows"]
+    assert len(rows) == 1 + systems and rows[0].startswith("Reference")
+    assert len(layout["players"]) == 5 * (1 + systems)         # 5 utterances x (reference + systems)
+    assert layout["scrollWidth"] <= 1366                        # no horizontal scrolling
+    assert all(right <= layout["innerWidth"] for _, _, right, _ in layout["players"])
+    top, bottom = layout["first"][1], layout["first"][3]
+    assert bottom - top <= 768, f"first utterance is {bottom - top:.0f} px tall: not on one screen"
+    vq = next(r for r in rows if r.startswith("DS-Codec-VQ (stage 2)"))
+    assert "1.00 kbps" in vq and len(re.findall(r"\b0\.\d\d\b", vq)) >= 1   # bitrate and per-utterance scores
+    assert "PESQ-WB" in index.read_text() and "STOI" in index.read_text()
+    probe.unlink()
+    screenshot(index.resolve().as_uri(), tmp_path / "listen_1366x768.png", 1366, 768)
+
+
+# ------------------------------------------------------------------------------- figures fit for a paper
+def _fake_history(cfg: dict, run: plan.RunRef, key: str) -> pd.DataFrame:
+    """Histories shaped like real ones (the figure test is about layout; figure2's MLflow test covers reading)."""
+    steps = np.array([1, 10, 100, 300])
+    return pd.DataFrame({"step": steps, "value": (1.0 + 0.1 * len(run.system)) / steps**0.3})
+
+
+def test_every_figure_is_styled_without_colliding_text(evaluated: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: each report figure renders with no two texts overlapping, plain decimal log ticks,
+    PDF (TrueType fonts embedded) beside the PNG, at a two-column paper's sizes."""
+    from dscodec.report import figures
+
+    monkeypatch.setattr(build, "_history", _fake_history)
+    seen: dict[str, dict] = {}
+    save = figures.save
+
+    def checked_save(fig, out_stem: Path) -> list[Path]:
+        ticks = [t for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) for t in axis.get_ticklabels()]
+        seen[out_stem.name] = {"overlaps": figures.overlapping_texts(fig), "width_in": fig.get_size_inches()[0],
+                               "ticks": [t.get_text() for t in ticks],
+                               "sizes": {t.get_fontsize() for _, t in _texts(fig)}}
+        return save(fig, out_stem)
+
+    monkeypatch.setattr(figures, "save", checked_save)
+    paths = [p for target in ("figure2", "training_curves", "ablation_vq_vs_pq", "bitrate_quality")
+             for p in build.build_target(evaluated, target)]
+    assert set(seen) == {"figure2", "training_curves_stage1", "training_curves_stage2", "codebook_usage_vq_vs_pq",
+                         "bitrate_vs_quality"}
+    for name, info in seen.items():
+        assert info["overlaps"] == [], f"{name}: overlapping texts {info['overlaps']}"
+        assert info["width_in"] in (figures.COLUMN_IN, figures.TEXT_IN), name
+        assert min(info["sizes"]) >= 6, f"{name}: text below 6 pt is unreadable at column width"
+        assert not any("times" in t or "^" in t or "\\" in t for t in info["ticks"]), (name, info["ticks"])
+    pdfs = [p for p in paths if p.suffix == ".pdf"]
+    assert len(pdfs) == 5 and all(p.with_suffix(".png").is_file() for p in pdfs)
+    for pdf in pdfs:
+        raw = pdf.read_bytes()
+        assert b"/FontFile2" in raw and b"/Type3" not in raw, f"{pdf.name}: fonts not embedded as TrueType"
+
+
+def _texts(fig) -> list:
+    from matplotlib.text import Text
+
+    return [(t.get_text(), t) for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def test_overlap_check_and_label_placement_on_a_crowded_cluster(tmp_path: Path) -> None:
+    """The overlap check catches colliding labels (so the figure test can fail), and place_labels
+    separates points that sit on top of each other (DS-Codec-PQ, its 2-t variant and APCodec+ at one bitrate)."""
+    from dscodec.report import figures
+
+    plt = figures._plt()
+    plt.style.use(str(figures.STYLE))
+    fig, ax = plt.subplots()
+    xs, ys = [0.8, 1.28, 1.28, 1.28, 1.21], [1.10, 1.11, 1.112, 1.105, 1.76]
+    labels = ["DS-Codec-VQ", "DS-Codec-PQ", "DS-Codec-PQ (2-t)", "APCodec+ (PQ)", "Codec2 (1.2 kbps)"]
+    ax.scatter(xs, ys)
+    for x, y, label in zip(xs, ys, labels):              # what the old figure did: the same offset for all
+        ax.annotate(label, (x, y), xytext=(3, 2), textcoords="offset points", fontsize=6)
+    assert len(figures.overlapping_texts(fig)) >= 2
+    plt.close(fig)
+
+    fig, ax = plt.subplots()
+    ax.scatter(xs, ys)
+    ax.set_xscale("log")
+    ax.margins(x=0.25, y=0.2)
+    figures.plain_log_ticks(ax.xaxis)
+    figures.place_labels(ax, xs, ys, labels)
+    assert figures.overlapping_texts(fig) == []
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in ax.xaxis.get_ticklabels() if t.get_text()]
+    assert len(ticks) >= 2 and all(float(t) > 0 for t in ticks), ticks   # plain decimals on the log axis
+    plt.close(fig)
+    plt.style.use("default")
+
+
+# ------------------------------------------------------------------------------- end-of-run summary
+def test_summary_names_reports_headline_rows_and_mlflow_command(evaluated: dict, capsys: pytest.CaptureFixture) -> None:
+    """Issue 15: the end of reproduce_tables says where the reports are, DS-Codec's Table 1 rows with the
+    best baseline at a similar bitrate (values from the evaluations), and the command that opens MLflow."""
+    from dscodec.report import summary
+
+    summary.print_summary_if_built(evaluated)
+    assert capsys.readouterr().out == ""                       # no reports index yet: a partial run prints nothing
+    (Path(evaluated["reports_dir"])).mkdir(parents=True, exist_ok=True)
+    (Path(evaluated["reports_dir"]) / "README.md").write_text("index")
+    summary.print_summary_if_built(evaluated)
+    text = capsys.readouterr().out
+    assert f"Reports: {evaluated['reports_dir']}/README.md" in text
+    assert f"mlflow ui --backend-store-uri sqlite:///{evaluated['results_dir'].rsplit('/', 1)[0]}/mlflow.db" in text
+    vq = next(line for line in text.splitlines() if line.strip().startswith("DS-Codec-VQ "))
+    scores = pd.read_parquet(Path(evaluated["results_dir"]) / "eval/ds_codec_vq-stage2/librispeech_test/scores.parquet")
+    mean, ci = mean_ci95(scores["stoi"].to_numpy())
+    assert f"STOI {mean:.2f} ± {ci:.2f}" in vq and "1.00 kbps" in vq
+    # every baseline of the fixture is at 1 kbps: the best by PESQ-WB follows each DS-Codec row
+    best = next(line for line in text.splitlines() if "best baseline:" in line)
+    ran = [e for e in plan.tables(evaluated)["table1"].entities if e.kind == "baseline" and not e.name.startswith("dac")]
+    pesq = {e.name: pd.read_parquet(Path(evaluated["results_dir"]) / "eval" / e.dirname / "librispeech_test"
+                                    / "scores.parquet")["pesq_wb"].mean() for e in ran}
+    assert max(pesq, key=pesq.get) in best
+
+
+def test_snakefile_prints_the_summary_on_success() -> None:
+    text = (Path(__file__).parents[1] / "Snakefile").read_text()
+    assert "onsuccess:" in text and "print_summary_if_built(config)" in text

@@ -169,3 +169,107 @@ def test_killed_cli_job_resumes_its_checkpoint_and_its_mlflow_run(tmp_path: Path
     assert runs[0].info.status == "FINISHED"
     steps = [m.step for m in _client(cfg).get_metric_history(runs[0].info.run_id, "loss_mel")]
     assert max(steps) == 6
+
+
+def test_runs_open_comparable_in_the_ui(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: the experiment is tagged as model training (MLflow 3 otherwise opens its GenAI overview),
+    every run carries the invocation's pipeline_run tag, and an evaluation that did not run says so
+    (tags.status = 'not_run' and a description with the reason) so a filter leaves it out."""
+    cfg = tiny_config(tmp_path)
+    monkeypatch.setenv(tracking.PIPELINE_RUN_ENV, "20261202T000000Z-abc123")
+    with tracking.start_run(cfg, "train", {"job": "train", "system": "s", "stage": "1"}):
+        pass
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")
+    (out / "scores.parquet").write_bytes(b"")
+    with tracking.start_run(cfg, "eval-x", {"job": "eval", "system": "x"}):
+        tracking.log_eval_summary(out, {"status": "not_run", "reason": "weights absent", "label": "x"}, not_run=True)
+    client = _client(cfg)
+    exp = client.get_experiment_by_name(cfg["experiment"])
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "tags.job = 'train' and tags.stage = '1'" in exp.tags["mlflow.note.content"]
+    runs = _runs(cfg)
+    assert {r.data.tags["pipeline_run"] for r in runs} == {"20261202T000000Z-abc123"}
+    ok = client.search_runs([exp.experiment_id], "tags.job = 'eval' and tags.status = 'ok'")
+    assert len(ok) == 0
+    [skipped] = client.search_runs([exp.experiment_id], "tags.status = 'not_run'")
+    assert skipped.data.tags["mlflow.note.content"] == "Not run (no scores): weights absent"
+    # an experiment created before the tags existed gets them when a job opens it
+    client.delete_experiment_tag(exp.experiment_id, "mlflow.experimentKind")
+    tracking.ensure_experiment(cfg["experiment"])
+    assert client.get_experiment(exp.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    monkeypatch.delenv(tracking.PIPELINE_RUN_ENV)
+    assert tracking.pipeline_run_id() == "standalone"
+    assert tracking.new_pipeline_run_id() != tracking.new_pipeline_run_id()
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+PIPELINE_RUN = "20261202T070000Z-5f3a1c"
+# the README's filter (MLflow section)
+UI_FILTER = f"tags.job = 'train' and tags.stage = '1' and tags.pipeline_run = '{PIPELINE_RUN}'"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_chromium() is None, reason="no Chromium installed (Debian: apt-get install chromium)")
+def test_mlflow_ui_opens_on_stage1_runs_with_their_charts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: `mlflow ui` on the store, at the README's filter in the Chart view, lists the stage-1
+    runs (one per system, the not-run evaluation left out) with vq_loss, quant_mse and loss_mel charts;
+    the screenshot is the README's (copied to $DSCODEC_SCREENSHOTS when set). Slow: starting `mlflow ui`
+    takes 20 s on an idle machine, minutes on a loaded one."""
+    import shutil
+    import signal
+    import socket
+    import time
+    import urllib.parse
+    import urllib.request
+
+    cfg = tiny_config(tmp_path)
+    monkeypatch.setenv(tracking.PIPELINE_RUN_ENV, PIPELINE_RUN)
+    for k, system in enumerate(("ds_codec_vq", "ds_codec_pq", "ds_codec_vq_nonmirror")):
+        with tracking.start_run(cfg, f"{system}-stage1", {"job": "train", "system": system, "stage": "1"}):
+            for step in range(0, 330, 30):
+                tracking.log_metrics({"vq_loss": (0.5 + 0.2 * k) / (1 + step / 60),
+                                      "quant_mse": (0.3 + 0.1 * k) / (1 + step / 90),
+                                      "loss_mel": 2.0 - k * 0.1 - step / 400}, step=step)
+    with tracking.start_run(cfg, "eval-dac_1cb-librispeech_test", {"job": "eval", "system": "dac_1cb"}):
+        tracking.set_tags({"status": "not_run"})
+    exp_id = _client(cfg).get_experiment_by_name(cfg["experiment"]).experiment_id
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([str(Path(sys.executable).with_name("mlflow")), "ui", "--backend-store-uri",
+                               cfg["mlflow"]["tracking_uri"], "--host", "127.0.0.1", "--port", str(port),
+                               "--workers", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
+                              start_new_session=True)     # its own process group: its workers end with it
+    try:
+        deadline = time.time() + 400
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=3)
+                break
+            except OSError:
+                assert time.time() < deadline and server.poll() is None, "mlflow ui did not start"
+                time.sleep(2)
+        query = urllib.parse.urlencode({"searchFilter": UI_FILTER, "compareRunsMode": "CHART"})
+        url = f"http://127.0.0.1:{port}/#/experiments/{exp_id}/runs?{query}"
+        args = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                "--window-size=1366,850", "--virtual-time-budget=30000"]
+        dom = subprocess.run([*args, "--dump-dom", url], capture_output=True, text=True, timeout=300).stdout
+        for text in ("Training runs", "ds_codec_vq-stage1", "ds_codec_pq-stage1", "vq_loss", "quant_mse", "loss_mel"):
+            assert text in dom, f"{text!r} not on the MLflow runs page"
+        assert "eval-dac_1cb" not in dom                       # the filter leaves out what is not a stage-1 run
+        shot = tmp_path / "mlflow_stage1_charts.png"
+        subprocess.run([*args, f"--screenshot={shot}", url], capture_output=True, timeout=300)
+        assert shot.is_file() and shot.stat().st_size > 20_000
+        if os.environ.get("DSCODEC_SCREENSHOTS"):
+            shutil.copyfile(shot, Path(os.environ["DSCODEC_SCREENSHOTS"]) / shot.name)
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)

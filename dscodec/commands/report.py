@@ -13,6 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--target", choices=TARGETS, help="what to build")
     group.add_argument("--index", action="store_true", help="write <reports_dir>/README.md linking everything built")
+    group.add_argument("--summary", action="store_true",
+                       help="print where the reports are, Table 1's headline rows and the MLflow UI command")
     parser.add_argument("--no-mlflow", action="store_true", help="do not log the outputs as a report run")
 
 
@@ -22,6 +24,11 @@ def run(args: argparse.Namespace) -> int:
     from dscodec.tracking import git_commit
 
     cfg = load_resolved(args.config)
+    if args.summary:
+        from dscodec.report.summary import summary_text
+
+        print(summary_text(cfg))
+        return 0
     if args.index:
         paths = [build_index(cfg, git_commit())]
         name = "index"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from dscodec.errors import DataError
+from dscodec.progress import Progress
 
 OPENSLR_12 = "https://www.openslr.org/resources/12"
 
@@ -74,7 +75,7 @@ def _expected_total(resp, have: int) -> int | None:  # noqa: ANN001 (http respon
     return int(length) + (have if resp.status == 206 else 0) if length else None
 
 
-def _copy(resp, out) -> None:  # noqa: ANN001 (http response, binary file)
+def _copy(resp, out, tick: Callable[[float], None] = lambda n: None) -> None:  # noqa: ANN001 (http response, binary file)
     """Copy the body in blocks, keeping whatever arrived before a dropped connection (for resuming)."""
     while True:
         try:
@@ -85,6 +86,7 @@ def _copy(resp, out) -> None:  # noqa: ANN001 (http response, binary file)
         if not block:
             return
         out.write(block)
+        tick(len(block))
 
 
 def download(url: str, dest: Path, sha256: str, timeout: float = 60.0,
@@ -110,8 +112,10 @@ def download(url: str, dest: Path, sha256: str, timeout: float = 60.0,
                 have = 0
             log(f"downloading {url} -> {dest}" + (f" (resuming at {have} bytes)" if have else ""))
             total = _expected_total(resp, have)
+            ticker = Progress(f"download {dest.name}", total, "B", done=have, emit=log)
             with open(part, "ab" if have else "wb") as out:
-                _copy(resp, out)
+                _copy(resp, out, ticker.update)
+            ticker.close()
         if total is not None and part.stat().st_size < total:
             raise DataError(f"download of {url} stopped at {part.stat().st_size} of {total} bytes; "
                             f"{part} is kept, rerun to resume")

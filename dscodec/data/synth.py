@@ -32,6 +32,7 @@ from scipy.signal import resample_poly
 from dscodec.data import sentences
 from dscodec.data.tts import ENGINES, Engine, Voice
 from dscodec.errors import DataError
+from dscodec.progress import Progress
 
 LIBRI_SR = 16000
 LJ_SR = 22050
@@ -168,12 +169,15 @@ def synthesize_corpus(out: str | Path, minutes: float, seed: int, engines: list[
     used, engine_info = select_engines(engines, log)
     speakers, lj = plan_speakers(used, seed)
     total_s = minutes * 60.0
+    # audio seconds are the unit: utterances vary in length, the budget is in seconds
+    ticker = Progress("synth-corpus", round(total_s), "s of audio", emit=log)
     for spk in speakers:
         n, share = SPLITS[spk.split]
-        _synth_librispeech_speaker(libri / spk.split, spk, used, seed, total_s * share / n)
+        _synth_librispeech_speaker(libri / spk.split, spk, used, seed, total_s * share / n, ticker.update)
         log(f"synth-corpus: {spk.split} speaker {spk.speaker} ({spk.voice.engine}/{spk.voice.name}): "
             f"{spk.utterances} utterances, {spk.seconds:.1f} s")
-    _synth_ljspeech(lj_dir, lj, used, seed, total_s * LJ_SHARE)
+    _synth_ljspeech(lj_dir, lj, used, seed, total_s * LJ_SHARE, ticker.update)
+    ticker.close()
     log(f"synth-corpus: LJSpeech-1.1 ({lj.voice.engine}/{lj.voice.name}): {lj.utterances} utterances, {lj.seconds:.1f} s")
 
     distinct = len({s.voice.key for s in speakers} | {lj.voice.key})
@@ -190,7 +194,8 @@ def _max_sentences(remaining_s: float) -> int:
     return max(1, min(3, int(remaining_s // 3.5)))
 
 
-def _synth_librispeech_speaker(subset_dir: Path, spk: Speaker, engines: list[Engine], seed: int, budget_s: float) -> None:
+def _synth_librispeech_speaker(subset_dir: Path, spk: Speaker, engines: list[Engine], seed: int, budget_s: float,
+                               tick: Callable[[float], None] = lambda s: None) -> None:
     engine = _engine_for(spk.voice, engines)
     per_chapter = budget_s / len(spk.chapters)
     gen = _utterances(spk, seed)
@@ -206,13 +211,15 @@ def _synth_librispeech_speaker(subset_dir: Path, spk: Speaker, engines: list[Eng
             sf.write(str(chap_dir / f"{utt_id}.flac"), wav, LIBRI_SR, format="FLAC", subtype="PCM_16")
             lines.append(f"{utt_id} {sentences.librispeech_normalize(text)}")
             used_s += wav.size / LIBRI_SR
+            tick(wav.size / LIBRI_SR)
             utt += 1
         (chap_dir / f"{spk.speaker}-{chapter}.trans.txt").write_text("\n".join(lines) + "\n")
         spk.utterances += utt
         spk.seconds += used_s
 
 
-def _synth_ljspeech(lj_dir: Path, spk: Speaker, engines: list[Engine], seed: int, budget_s: float) -> None:
+def _synth_ljspeech(lj_dir: Path, spk: Speaker, engines: list[Engine], seed: int, budget_s: float,
+                    tick: Callable[[float], None] = lambda s: None) -> None:
     engine = _engine_for(spk.voice, engines)
     (lj_dir / "wavs").mkdir(parents=True, exist_ok=True)
     lines, used_s, k = [], 0.0, 0
@@ -226,6 +233,7 @@ def _synth_ljspeech(lj_dir: Path, spk: Speaker, engines: list[Engine], seed: int
         # the texts hold no digits or abbreviations, so the normalized column equals the raw one
         lines.append(f"{utt_id}|{text}|{text}")
         used_s += wav.size / LJ_SR
+        tick(wav.size / LJ_SR)
         k += 1
     (lj_dir / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     spk.utterances, spk.seconds = k, used_s

@@ -39,6 +39,7 @@ from dscodec.evaluate.baselines.base import SAMPLE_RATE, BaselineUnavailable, Re
 from dscodec.evaluate.metrics.base import Metric
 from dscodec.evaluate.partial import PartialScores, file_digest
 from dscodec.evaluate.provenance import provenance
+from dscodec.progress import Progress
 from dscodec.evaluate.reference_cache import ReferenceCache
 from dscodec.evaluate.scoring import LoadedMetric, PairResult, Scorer, load_metrics, score_pair
 from dscodec.evaluate.stats import mean_ci95
@@ -356,7 +357,6 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
     start = time.perf_counter()
     reconstruct_s = 0.0
     done = resumed
-    last_print = start
     label = _safe_label(reconstructor, base["system"])
 
     def finished(index: int) -> None:
@@ -379,14 +379,15 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
             tally.failures.setdefault(name, []).append((index, f"{tally.rows[index]['id']}: {message}"))
         finished(index)
 
+    ticker = Progress(f"evaluate {base['system']} on {base['testset']} ({scorer.mode})", n_total, "utterances",
+                      done=resumed, emit=log)
+
     def progress(force: bool = False) -> None:
-        nonlocal last_print
-        now = time.perf_counter()
-        if force or now - last_print >= 10.0:
-            rate = (done - resumed) / max(now - start, 1e-9)
-            log(f"evaluate {base['system']} on {base['testset']}: {done}/{n_total} utterances scored, "
-                f"{rate:.2f} utterances/s ({scorer.mode})")
-            last_print = now
+        ticker.done = done
+        if force:
+            ticker.close()
+        elif ticker.due():
+            ticker.update(0)
 
     scorer.start()
     try:

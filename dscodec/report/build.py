@@ -267,12 +267,25 @@ def build_listen(cfg: Mapping[str, Any], out_dir: Path) -> list[Path]:
             continue
         audio = {i: result.folder / "audio" / f"{i}.flac" for i in ids}
         kbps = result.info.get("bitrate_kbps")
-        entries.append(Entry(_label(cfg, result, True), audio, f"{kbps:.2f} kbps" if kbps else ""))
+        entries.append(Entry(_label(cfg, result, True), audio, f"{kbps:.2f} kbps" if kbps else "",
+                             _utterance_scores(result, ids)))
     footer = [_corpus_line(cfg, spec.testset, results), _training_line(cfg),
               *(f"{_label(cfg, r, True)}: {r.metric_note('pesq_wb')}" for r in results if not r.ran)]
     index = build_page(out_dir / "listen", "DS-Codec reproduction: listening examples", [(i, texts.get(i, "")) for i in ids],
                        entries, footer)
     return [index]
+
+
+def _utterance_scores(result: EvalResult, ids: list[str]) -> dict[str, dict[str, float]]:
+    """{utterance id: {score key: value}} of the scores the listening page shows beside a player."""
+    from dscodec.report.listen import SCORE_COLUMNS
+
+    frame = result.scores
+    if "id" not in frame:
+        return {}
+    keys = [key for key, _, _ in SCORE_COLUMNS if key in frame]
+    rows = frame.assign(id=frame["id"].astype(str)).set_index("id")
+    return {i: {k: float(pd.to_numeric(rows.at[i, k], errors="coerce")) for k in keys} for i in ids if i in rows.index}
 
 
 def _manifest_parts(testset: str) -> tuple[str, str]:

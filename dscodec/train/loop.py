@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from dscodec.config import config_hash
+from dscodec.progress import Progress
 from dscodec.errors import ConfigError, TrainingError
 from dscodec.losses import (
     REDUCTIONS,
@@ -413,6 +414,11 @@ class Trainer:
         audio_per_step = hp.batch_size * self.segment / self.codec.sample_rate
         # the ETA extrapolates the speed of the current phase only: a warm-up step costs ~0.36x a GAN step
         phase_origin = (self.step, time.perf_counter())
+        # between the full log lines (every log_every steps, minutes apart on a CPU) a short progress
+        # line every $DSCODEC_PROGRESS_SECONDS (10 s), from the start: the job is never silent for long
+        ticker = Progress(f"[{self.system} stage{self.stage}] train", hp.steps, "steps", done=self.step,
+                          emit=self.console if info.is_main else (lambda line: None),
+                          left=lambda: self._eta(*phase_origin))
         for wav in self._loader():
             if self.step == hp.adversarial_start_step and self.step > phase_origin[0]:
                 phase_origin = (self.step, time.perf_counter())
@@ -449,6 +455,7 @@ class Trainer:
                 self.sink.log_metrics(metrics, step=self.step)
                 if info.is_main:
                     self._print(metrics, *phase_origin)
+                ticker.touch()
                 window, t_window, n_window = {}, time.perf_counter(), 0
             if self.step % hp.val_every == 0 or done:
                 val = self.validate()
@@ -461,6 +468,7 @@ class Trainer:
                 dist_utils.barrier(info)
             if on_step is not None:
                 on_step(self.step)
+            ticker.update(self.step - ticker.done)
         return self.finish(time.perf_counter() - t_start, start_step)
 
     def finish(self, seconds: float, start_step: int) -> dict[str, Any]:
@@ -488,10 +496,8 @@ class Trainer:
         dist_utils.barrier(self.info)
         return summary
 
-    def _print(self, m: Mapping[str, float], origin_step: int, t_origin: float) -> None:
-        """One console line. The ETA uses the speed since `origin_step` (the start of the current
-        phase): during a reconstruction-only warm-up it covers the warm-up and names the slower GAN
-        steps still to come instead of pricing them at warm-up speed."""
+    def _eta(self, origin_step: int, t_origin: float) -> str:
+        """Time left at the speed since `origin_step`; in a warm-up, to its end plus the GAN steps named."""
         done = self.step - origin_step
         rate = done / max(time.perf_counter() - t_origin, 1e-9)
         gan_from = self.hp.adversarial_start_step
@@ -501,6 +507,13 @@ class Trainer:
         eta_s = time.strftime("%H:%M:%S", time.gmtime(eta)) if math.isfinite(eta) else "?"
         if in_warmup:
             eta_s += f" + {self.hp.steps - gan_from} GAN steps"
+        return eta_s
+
+    def _print(self, m: Mapping[str, float], origin_step: int, t_origin: float) -> None:
+        """One console line. The ETA uses the speed since `origin_step` (the start of the current
+        phase): during a reconstruction-only warm-up it covers the warm-up and names the slower GAN
+        steps still to come instead of pricing them at warm-up speed."""
+        eta_s = self._eta(origin_step, t_origin)
         pct = 100.0 * self.step / self.hp.steps
         parts = [f"[{self.system} stage{self.stage}] step {self.step}/{self.hp.steps} ({pct:.0f}%)"]
         if "loss_g" in m:
