@@ -88,3 +88,14 @@ def test_stage2_rejects_a_checkpoint_of_another_quantizer(stage1: dict) -> None:
 
     with pytest.raises(TrainingError, match="quantizer"):
         build_stage(stage1["cfg"], "ds_codec_pq", 2, stage1["ckpts"]["ds_codec_vq"])
+
+
+def test_the_stage2_transformer_starts_from_the_config_seed_not_the_process_state(stage1: dict) -> None:
+    """torch seeds every new process at random; the inserted Transformer must not depend on it."""
+    cfg, ckpt = stage1["cfg"], stage1["ckpts"]["ds_codec_vq"]
+    torch.manual_seed(1)
+    a = build_stage(cfg, "ds_codec_vq", 2, ckpt).codec.state_dict()
+    torch.manual_seed(2)
+    b = build_stage(cfg, "ds_codec_vq", 2, ckpt).codec.state_dict()
+    keys = [k for k in a if k.startswith("decoder.transformer.")]
+    assert keys and all(torch.equal(a[k], b[k]) for k in keys)

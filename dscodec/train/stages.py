@@ -93,6 +93,9 @@ def build_stage2(config: Mapping[str, Any], system: str, stage1_ckpt: str | Path
             f"{stage1_ckpt}: quantizer {codec.quantizer_kind!r} but system {system!r} uses {sys_cfg['quantizer']!r}"
         )
     if sys_cfg["stage2"] == "transformer" and codec.decoder_kind == "mirror":
+        # the new Transformer's random weights must come from the config's seed, not from the
+        # process's (torch seeds each new process at random): else two runs of one config differ
+        torch.manual_seed(stage_seed(config, 2))
         codec = codec.to_nonmirror()  # the paper's architecture switch
     elif sys_cfg["stage2"] == "plain" and codec.decoder_kind != "mirror":
         raise ConfigError(f"system {system!r}: `stage2: plain` needs a mirrored stage 1 (`stage1: mirror`)")
