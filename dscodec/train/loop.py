@@ -23,7 +23,10 @@ weights, so the last checkpoint on disk is a good one.
 
 Determinism and resume: batch composition and crops are functions of (seed, step) — see
 `StepBatchSampler` — and the RNG states travel in the checkpoint, so a job killed and
-resumed from `last.pt` ends with the same weights as an uninterrupted run (on CPU).
+resumed from `last.pt` ends with the same weights as an uninterrupted run (on CPU). Its
+metric history matches too: the per-step values not yet averaged into a logged point travel
+in the checkpoint (`log_window`), and `skip_logged` keeps the resumed job from logging again
+the steps its killed predecessor logged after the checkpoint, so each step is logged once.
 """
 from __future__ import annotations
 
