@@ -279,6 +279,48 @@ def log_artifacts(folder: str | Path, artifact_path: str | None = None) -> None:
     _store().call(mlflow.log_artifacts, str(folder), artifact_path)
 
 
+# ------------------------------------------------------------------------------- resumed runs
+def last_logged_steps(run_id: str) -> dict[str, int]:
+    """Highest step logged so far for each metric of `run_id` (the active store).
+
+    Why: a job killed after a checkpoint has already logged the steps between that checkpoint
+    and the kill; the resumed job recomputes them and must not log them a second time."""
+    from mlflow.tracking import MlflowClient
+
+    store = _store()
+    client = MlflowClient()
+    keys = list(store.call(client.get_run, run_id).data.metrics)
+    steps: dict[str, int] = {}
+    for key in keys:
+        history = store.call(client.get_metric_history, run_id, key)
+        if history:
+            steps[key] = max(int(m.step) for m in history)
+    return steps
+
+
+def close_dangling_run(run_id: str, replaced_by: str | None = None) -> bool:
+    """Mark `run_id` KILLED if it is still RUNNING (its process was killed); True if it was.
+
+    Why: a training job killed before its first checkpoint cannot resume its run (no
+    checkpoint holds the weights its metrics describe); the rerun starts a new run, and the
+    old one must not stay RUNNING for ever beside it. `replaced_by` is recorded as a tag."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    store = _store()
+    client = MlflowClient()
+    try:
+        run = store.call(client.get_run, run_id)
+    except MlflowException:
+        return False  # not in this store (deleted, or another store): nothing to close
+    if run.info.status != "RUNNING":
+        return False
+    if replaced_by:
+        store.call(client.set_tag, run_id, "replaced_by", replaced_by)
+    store.call(client.set_terminated, run_id, "KILLED")
+    return True
+
+
 # ------------------------------------------------------------------------------- evaluation runs
 def find_train_run(cfg: Mapping[str, Any], system: str, stage: int) -> str | None:
     """Latest training run (FINISHED preferred) of the checkpoint an evaluation of (system, stage) uses,

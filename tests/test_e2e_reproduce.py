@@ -3,9 +3,13 @@
 Runs every rule once (synthetic corpus -> manifests -> both training stages of every system ->
 evaluation of systems, baselines and references -> tables, figures, listening page), then checks
 what a reader of the reports relies on, and that a rerun with nothing changed does nothing.
+
+The run uses `--cores 8` on a fresh results folder: up to 8 jobs write to one MLflow SQLite
+store at once (on any machine, whatever its cores), and every job's run must be there exactly once.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -23,11 +27,11 @@ SNAKEMAKE = shutil.which("snakemake") or str(Path(sys.executable).with_name("sna
 METRIC_KEYS = ["utmos", "pesq_wb", "pesq_nb", "stoi", "vuv_f1", "speaker_sim", "dnsmos_ovrl"]
 
 
-def _snakemake(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _snakemake(tmp: Path, *args: str, cores: int = 2) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return subprocess.run(
-        [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--cores", "2", "reproduce_tables",
+        [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--cores", str(cores), "reproduce_tables",
          "--configfile", str(REPO / "configs" / "ci.yaml"),
          "--config", f"results_dir={tmp / 'results'}", f"reports_dir={tmp / 'reports'}", *args],
         cwd=REPO, capture_output=True, text=True, timeout=3000, env=env,
@@ -37,7 +41,7 @@ def _snakemake(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def ci_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     tmp = tmp_path_factory.mktemp("e2e")
-    proc = _snakemake(tmp, "--show-failed-logs")
+    proc = _snakemake(tmp, "--show-failed-logs", cores=8)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-8000:]
     # issue 15: the run ends with the summary (reports, Table 1 headline, the MLflow UI command)
     assert "DS-Codec reproduction finished." in proc.stdout and "mlflow ui --backend-store-uri" in proc.stdout, \
@@ -100,6 +104,28 @@ def test_mlflow_holds_training_evaluation_and_report_runs(ci_run) -> None:
     assert jobs.get("eval", 0) >= len(cfg["systems"]) * len(cfg["evaluation"]["testsets"])
     assert jobs.get("report", 0) >= len(plan.available_targets(cfg))
     assert (runs["status"] == "FINISHED").all()
+
+
+def test_every_parallel_job_has_exactly_one_mlflow_run(ci_run) -> None:
+    """Under `--cores 8` each training and evaluation job's run is in the store once (none lost
+    to a locked database, none doubled by a retry), and it is the run the job's summary names."""
+    import mlflow
+
+    tmp, cfg = ci_run
+    mlflow.set_tracking_uri(f"sqlite:///{tmp / 'results' / 'mlflow' / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=[cfg["experiment"]], max_results=1000)
+    results = tmp / "results"
+    for job, pattern, keys in (("train", "models/*/stage*/train_summary.json", ["tags.system", "tags.stage"]),
+                               ("eval", "eval/*/*/summary.json", ["tags.system", "tags.stage", "tags.testset"])):
+        summaries = sorted(results.glob(pattern))
+        assert summaries, pattern
+        named = [json.loads(path.read_text()).get("mlflow_run_id") for path in summaries]
+        mine = runs[runs["tags.job"] == job]
+        assert len(mine) == len(summaries), (job, len(mine), len(summaries))
+        assert not mine.duplicated(keys).any(), mine[keys][mine.duplicated(keys, keep=False)]
+        assert sorted(named) == sorted(mine["run_id"]), job
+    reports = runs[runs["tags.job"] == "report"]
+    assert not reports["tags.target"].duplicated().any()
 
 
 def test_rerun_with_nothing_changed_does_nothing(ci_run) -> None:

@@ -89,6 +89,7 @@ def test_lock_errors_are_retried_and_others_raised(tmp_path: Path, monkeypatch: 
 
 def _write_config(tmp_path: Path, overrides: dict | None = None) -> tuple[dict, Path]:
     cfg = tiny_config(tmp_path, overrides)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return cfg, path
@@ -127,48 +128,113 @@ def test_two_training_jobs_logging_at_once_both_succeed(tmp_path: Path) -> None:
         assert recon and all(a.path.endswith(".flac") for a in recon)
 
 
-def test_killed_cli_job_resumes_its_checkpoint_and_its_mlflow_run(tmp_path: Path) -> None:
-    """Kill a `dscodec train` process after its first checkpoint, rerun it: it resumes from
-    last.pt, continues the same MLflow run, and ends with the weights of an uninterrupted run."""
+TIMING = {"steps_per_s", "audio_s_per_s"}  # wall-clock measurements: differ between any two runs
+
+
+def _history(cfg: dict, run_id: str) -> dict[str, list[tuple[int, float]]]:
+    """Every logged point of every (non-timing) metric of a run, in step order."""
+    client = _client(cfg)
+    keys = set(client.get_run(run_id).data.metrics) - TIMING
+    return {k: sorted((m.step, m.value) for m in client.get_metric_history(run_id, k)) for k in sorted(keys)}
+
+
+def _start_and_kill(cmd: list[str], out: Path, ready: str, env: dict) -> None:
+    """Start `cmd`, SIGKILL it as soon as `out/ready` exists; fail (not skip) if it finished first."""
     import signal
     import time
 
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 280
+    while not (out / ready).exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    if (out / "ckpt.pt").exists() or not (out / ready).exists():
+        pytest.fail(f"the kill did not land where this test needs it (after {ready}, before the end): "
+                    f"returncode {proc.returncode}; give the job more steps")
+
+
+def _kill_resume_and_compare(tmp_path: Path, stage: int, extra: list[str]) -> None:
+    """Kill `dscodec train` after its first checkpoint and rerun it: it resumes last.pt and its
+    MLflow run, ends with the weights of an uninterrupted run, and the run's metric history
+    equals the uninterrupted run's (same steps, same values, each step once)."""
     import torch
 
     from dscodec.train.checkpoint import load_checkpoint
 
     manifest = write_corpus(tmp_path / "c", n=2)
-    stage1 = {"steps": 6, "checkpoint_every": 2, "val_every": 100, "val_utterances": 0}
-    cfg, config = _write_config(tmp_path, {"train": {"stage1": stage1}})
+    hp = {"steps": 8, "checkpoint_every": 2, "log_every": 1, "val_every": 100, "val_utterances": 0}
+    overrides = {"train": {f"stage{stage}": hp}}
+    straight_cfg, straight_config = _write_config(tmp_path / "straight", overrides)
+    cfg, config = _write_config(tmp_path, overrides)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    straight = subprocess.run(_train_cmd(config, "ds_codec_vq", tmp_path / "straight", manifest) + ["--no-mlflow"],
-                              cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+    def cmd(config: Path, out: Path) -> list[str]:
+        base = _train_cmd(config, "ds_codec_vq", out, manifest) + extra
+        return base[:base.index("--stage") + 1] + [str(stage)] + base[base.index("--stage") + 2:]
+
+    straight = subprocess.run(cmd(straight_config, tmp_path / "straight" / "out"), cwd=REPO_ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
     assert straight.returncode == 0, straight.stderr
 
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_train_cmd(config, "ds_codec_vq", out, manifest), cwd=REPO_ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while not (out / "last.pt").exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    if (out / "ckpt.pt").exists():
-        pytest.skip("the job finished before it could be killed")
+    _start_and_kill(cmd(config, out), out, "last.pt", env)
     first = load_checkpoint(out / "last.pt")
-    assert first["step"] in (2, 4)
-
-    again = subprocess.run(_train_cmd(config, "ds_codec_vq", out, manifest), cwd=REPO_ROOT, env=env,
-                           capture_output=True, text=True, timeout=300)
+    assert first["step"] in (2, 4, 6)
+    again = subprocess.run(cmd(config, out), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
-    assert f"resuming ds_codec_vq stage 1 from step {first['step']}" in again.stdout + again.stderr
-    a, b = load_checkpoint(tmp_path / "straight" / "ckpt.pt"), load_checkpoint(out / "ckpt.pt")
+    assert f"resuming ds_codec_vq stage {stage} from step {first['step']}" in again.stdout + again.stderr
+
+    a, b = load_checkpoint(tmp_path / "straight" / "out" / "ckpt.pt"), load_checkpoint(out / "ckpt.pt")
     assert all(torch.equal(a["codec"][k], b["codec"][k]) for k in a["codec"])
     runs = _runs(cfg)
     assert len(runs) == 1 and runs[0].info.run_id == first["extra"]["mlflow_run_id"]
     assert runs[0].info.status == "FINISHED"
-    steps = [m.step for m in _client(cfg).get_metric_history(runs[0].info.run_id, "loss_mel")]
-    assert max(steps) == 6
+    (reference,) = _runs(straight_cfg)
+    resumed, uninterrupted = _history(cfg, runs[0].info.run_id), _history(straight_cfg, reference.info.run_id)
+    assert {"loss_mel", "loss_g", "lr"} <= set(uninterrupted)
+    assert resumed == uninterrupted
+    assert [s for s, _ in resumed["loss_mel"]] == list(range(1, 9))
+
+
+def test_killed_stage1_job_resumes_its_checkpoint_and_its_mlflow_history(tmp_path: Path) -> None:
+    _kill_resume_and_compare(tmp_path, 1, [])
+
+
+def test_killed_stage2_job_resumes_its_checkpoint_and_its_mlflow_history(tmp_path: Path) -> None:
+    import torch
+
+    from dscodec.train.loop import FINAL, Trainer
+    from dscodec.train.stages import build_stage
+
+    torch.set_num_threads(1)
+    manifest = write_corpus(tmp_path / "c", n=2)
+    cfg = tiny_config(tmp_path / "s1", {"train": {"stage1": {"steps": 2, "val_utterances": 0}}})
+    Trainer(cfg, "ds_codec_vq", 1, build_stage(cfg, "ds_codec_vq", 1), tmp_path / "s1" / "out",
+            train_manifest=manifest, console=lambda line: None).run()
+    _kill_resume_and_compare(tmp_path, 2, ["--stage1-ckpt", str(tmp_path / "s1" / "out" / FINAL)])
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_closed_not_left_running(tmp_path: Path) -> None:
+    """No checkpoint holds the weights the killed run's metrics describe, so the rerun starts
+    afresh in a new run and marks the old one KILLED (naming its successor)."""
+    manifest = write_corpus(tmp_path / "c", n=2)
+    cfg, config = _write_config(tmp_path, {"train": {"stage1": {"steps": 6, "checkpoint_every": 100,
+                                                                "val_every": 100, "val_utterances": 0}}})
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "run"
+    cmd = _train_cmd(config, "ds_codec_vq", out, manifest)
+    _start_and_kill(cmd, out, "mlflow_run.json", env)
+    assert not (out / "last.pt").exists()
+    (killed,) = _runs(cfg)
+    assert killed.info.status == "RUNNING"  # what a kill leaves behind
+    again = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "marked KILLED" in again.stdout
+    runs = {r.info.run_id: r for r in _runs(cfg)}
+    assert len(runs) == 2 and runs[killed.info.run_id].info.status == "KILLED"
+    (new,) = [r for r in runs.values() if r.info.run_id != killed.info.run_id]
+    assert new.info.status == "FINISHED" and runs[killed.info.run_id].data.tags["replaced_by"] == new.info.run_id
 
 
 def test_runs_open_comparable_in_the_ui(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -200,3 +200,69 @@ def test_console_eta_covers_the_warm_up_and_names_the_gan_steps_still_to_come(tm
     assert len(steps) == 4
     assert all("+ 2 GAN steps" in line for line in steps[:1])
     assert not any("GAN steps" in line for line in steps[2:])
+
+
+class ListSink:
+    """Records (step, metric, value) as MLflow would store them."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[int, str, float]] = []
+
+    def log_metrics(self, metrics, step=None) -> None:  # type: ignore[no-untyped-def]
+        self.points.extend((int(step), k, float(v)) for k, v in metrics.items())
+
+    def log_artifact(self, path, artifact_path=None) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    def last_steps(self) -> dict[str, int]:
+        steps: dict[str, int] = {}
+        for step, key, _ in self.points:
+            steps[key] = max(step, steps.get(key, -1))
+        return steps
+
+
+TIMING = {"steps_per_s", "audio_s_per_s"}  # wall-clock measurements: differ between any two runs
+
+
+def _history(points: list[tuple[int, str, float]]) -> list[tuple[int, str, float]]:
+    return sorted(p for p in points if p[1] not in TIMING)
+
+
+@pytest.mark.parametrize("log_every, checkpoint_every, kill_at", [(3, 4, 5), (1, 2, 3)],
+                         ids=["window-spans-the-checkpoint", "steps-past-the-checkpoint-logged"])
+def test_killed_and_resumed_metric_history_equals_the_uninterrupted_one(
+        tmp_path: Path, log_every: int, checkpoint_every: int, kill_at: int) -> None:
+    """Each step logged once, with the values of an uninterrupted run: the averaging window
+    in flight at the checkpoint travels in it, and the steps the killed job logged after its
+    checkpoint are not logged again by the resumed one."""
+    manifest = write_corpus(tmp_path / "c", n=3)
+    stage1 = {"steps": 7, "checkpoint_every": checkpoint_every, "log_every": log_every, "val_every": 100,
+              "val_utterances": 0, "batch_size": 2}
+    straight = ListSink()
+    trainer = make_trainer(tmp_path, manifest, "straight", stage1)
+    trainer.sink = straight
+    trainer.run()
+
+    def kill(step: int) -> None:
+        if step == kill_at:
+            raise Killed
+
+    first = ListSink()
+    killed = make_trainer(tmp_path, manifest, "killed", stage1)
+    killed.sink = first
+    with pytest.raises(Killed):
+        killed.run(on_step=kill)
+    last = load_checkpoint(tmp_path / "killed" / LAST)
+    assert last["step"] < kill_at
+    second = ListSink()
+    resumed = make_trainer(tmp_path, manifest, "killed", stage1)
+    resumed.sink = second
+    resumed.load_state(last)
+    resumed.skip_logged(first.last_steps())
+    resumed.run()
+
+    both = first.points + second.points
+    steps = [(s, k) for s, k, _ in both]
+    assert len(steps) == len(set(steps)), "a step was logged twice"
+    assert _history(both) == _history(straight.points)
+    assert {k for _, k, _ in straight.points} >= {"loss_mel", "loss_g", "lr"}

@@ -67,3 +67,34 @@ def test_figure2_needs_no_evaluation(tmp_path: Path) -> None:
                      "--config", f"results_dir={tmp_path / 'r'}", f"reports_dir={tmp_path / 'rep'}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "train_stage1" in proc.stdout and "evaluate_" not in proc.stdout and "train_stage2" not in proc.stdout
+
+
+def test_after_snakemake_itself_is_killed_unlock_then_rerun_incomplete_resumes(tmp_path: Path) -> None:
+    """The README's recovery: kill -9 Snakemake (and its job) mid-job, as a power loss would; the
+    rerun meets the stale lock; `--unlock` then `--rerun-incomplete` plans the killed job again.
+    Snakemake runs in tmp_path (its .snakemake/ lock folder stays out of the checkout)."""
+    import os
+    import signal
+    import time
+
+    args = ["prepare_data", "--configfile", str(REPO / "configs" / "default.yaml"), str(REPO / "configs" / "ci.yaml"),
+            "--config", f"results_dir={tmp_path / 'r'}"]
+    proc = subprocess.Popen([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--cores", "1", *args],
+                            cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    incomplete = tmp_path / ".snakemake" / "incomplete"
+    deadline = time.time() + 240
+    while proc.poll() is None and time.time() < deadline and not (incomplete.is_dir() and any(incomplete.iterdir())):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and the job it runs, at once
+    proc.wait()
+    if proc.returncode != -signal.SIGKILL or not any(incomplete.iterdir()):
+        pytest.fail(f"the kill did not land while a job ran (returncode {proc.returncode})")
+
+    locked = snakemake("-n", *args, cwd=tmp_path)
+    assert "cannot be locked" in locked.stdout + locked.stderr, locked.stdout + locked.stderr
+    unlock = snakemake("--unlock", *args, cwd=tmp_path)
+    assert unlock.returncode == 0, unlock.stdout + unlock.stderr
+    resume = snakemake("-n", "--rerun-incomplete", *args, cwd=tmp_path)
+    out = resume.stdout + resume.stderr
+    assert resume.returncode == 0 and "cannot be locked" not in out, out
+    assert "synth_sample_corpus" in resume.stdout

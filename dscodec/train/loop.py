@@ -23,7 +23,10 @@ weights, so the last checkpoint on disk is a good one.
 
 Determinism and resume: batch composition and crops are functions of (seed, step) — see
 `StepBatchSampler` — and the RNG states travel in the checkpoint, so a job killed and
-resumed from `last.pt` ends with the same weights as an uninterrupted run (on CPU).
+resumed from `last.pt` ends with the same weights as an uninterrupted run (on CPU). Its
+metric history matches too: the per-step values not yet averaged into a logged point travel
+in the checkpoint (`log_window`), and `skip_logged` keeps the resumed job from logging again
+the steps its killed predecessor logged after the checkpoint, so each step is logged once.
 """
 from __future__ import annotations
 
@@ -251,6 +254,12 @@ class Trainer:
         self.extra: dict[str, Any] = {}
         self.last_val: float | None = None
         self.last_metrics: dict[str, float] = {}
+        # per-step values since the last logged step; saved in checkpoints so that a resumed job's
+        # first logged mean covers the same steps as in an uninterrupted run
+        self.window: dict[str, list[float]] = {}
+        # metric -> highest step the run already holds (a resumed job's killed predecessor logged
+        # past its checkpoint): those points are not logged again, so each step is logged once
+        self.logged_steps: dict[str, int] = {}
 
     def _remove_stale_temporaries(self) -> None:
         """A kill during a checkpoint write leaves a temporary file; this trainer is the folder's writer now."""
@@ -270,7 +279,17 @@ class Trainer:
         self.step = int(ckpt["step"])
         extra = ckpt.get("extra", {})
         self.nonfinite_total = int(extra.get("nonfinite_total", 0))
+        self.window = {k: [float(x) for x in v] for k, v in (extra.get("log_window") or {}).items()}
         restore_rng(ckpt["rng"])
+
+    def skip_logged(self, steps: Mapping[str, int]) -> None:
+        """Do not log again what the run already holds: metric `k` only from step steps[k] + 1 on."""
+        self.logged_steps = {k: int(v) for k, v in steps.items()}
+
+    def _log(self, metrics: Mapping[str, float]) -> None:
+        fresh = {k: v for k, v in metrics.items() if self.step > self.logged_steps.get(k, -1)}
+        if fresh:
+            self.sink.log_metrics(fresh, step=self.step)
 
     def _weights_finite(self) -> bool:
         return all(_finite(t) for m in (self.codec, self.disc) for t in m.state_dict().values() if t.is_floating_point())
@@ -282,7 +301,7 @@ class Trainer:
             schedulers={"generator": self.sched_g, "discriminator": self.sched_d},
             step=self.step, system=self.system, stage=self.stage, config=self.config,
             extra={**self.extra, "nonfinite_total": self.nonfinite_total, "fingerprint": self.fingerprint,
-                   "init_from": self.setup.init_from},
+                   "init_from": self.setup.init_from, "log_window": self.window},
         )
 
     # -- one step -----------------------------------------------------------------------
@@ -409,8 +428,7 @@ class Trainer:
         hp, info = self.hp, self.info
         self.setup.train_mode()
         start_step, t_start = self.step, time.perf_counter()
-        window: dict[str, list[float]] = {}
-        t_window, n_window = time.perf_counter(), 0
+        t_window, n_window = time.perf_counter(), 0  # for the speed: steps this process ran since the last log
         audio_per_step = hp.batch_size * self.segment / self.codec.sample_rate
         # the ETA extrapolates the speed of the current phase only: a warm-up step costs ~0.36x a GAN step
         phase_origin = (self.step, time.perf_counter())
@@ -442,26 +460,26 @@ class Trainer:
             else:
                 self.nonfinite_in_a_row = 0
                 for k, v in result.items():
-                    window.setdefault(k, []).append(v)
+                    self.window.setdefault(k, []).append(v)
             done = self.step == hp.steps
             if self.step % hp.log_every == 0 or done:
                 elapsed = time.perf_counter() - t_window
                 steps_per_s = n_window / max(elapsed, 1e-9)
-                metrics = {k: float(np.mean(v)) for k, v in window.items()}
+                metrics = {k: float(np.mean(v)) for k, v in self.window.items()}
                 metrics.update(lr=self.opt_g.param_groups[0]["lr"], lr_d=self.opt_d.param_groups[0]["lr"],
                                steps_per_s=steps_per_s, audio_s_per_s=steps_per_s * audio_per_step,
                                nonfinite_skipped=float(self.nonfinite_total))
                 self.last_metrics = metrics
-                self.sink.log_metrics(metrics, step=self.step)
+                self._log(metrics)
                 if info.is_main:
                     self._print(metrics, *phase_origin)
                 ticker.touch()
-                window, t_window, n_window = {}, time.perf_counter(), 0
+                self.window, t_window, n_window = {}, time.perf_counter(), 0
             if self.step % hp.val_every == 0 or done:
                 val = self.validate()
                 if val is not None:
                     self.last_val = val
-                    self.sink.log_metrics({"val_mel_loss": val}, step=self.step)
+                    self._log({"val_mel_loss": val})
             if self.step % hp.checkpoint_every == 0 and not done and self.nonfinite_in_a_row == 0:
                 if info.is_main and self._weights_finite():
                     self.save(self.out_dir / LAST)
