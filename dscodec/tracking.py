@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import random
 import subprocess
 import time
@@ -296,6 +297,28 @@ def last_logged_steps(run_id: str) -> dict[str, int]:
         if history:
             steps[key] = max(int(m.step) for m in history)
     return steps
+
+
+RUN_RECORD = "mlflow_run.json"
+
+
+def read_run_record(folder: str | Path) -> str | None:
+    """Run id of the last MLflow run a job opened for `folder` (None if none or unreadable).
+
+    Why: a job killed by SIGKILL cannot end its run; the rerun finds the id here and resumes the
+    run or closes it (close_dangling_run) instead of leaving it RUNNING for ever."""
+    try:
+        return str(json.loads((Path(folder) / RUN_RECORD).read_text())["run_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_run_record(folder: str | Path, run_id: str) -> None:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{RUN_RECORD}.tmp"
+    tmp.write_text(json.dumps({"run_id": run_id}) + "\n")
+    os.replace(tmp, folder / RUN_RECORD)
 
 
 def close_dangling_run(run_id: str, replaced_by: str | None = None) -> bool:

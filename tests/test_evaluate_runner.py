@@ -585,7 +585,7 @@ runner.RECONSTRUCT_CHUNK = 1
 cfg = json.loads(open({cfg!r}).read())
 runner.evaluate(cfg, _counting(cfg), "librispeech_test", {out!r}, system="ds_codec_vq", stage=2, kind="dscodec",
                 manifest={manifest!r}, metrics=[AbsDiffThenHangs(2), FailsOnShort(), NeverLoads(), Level()],
-                log_mlflow=False)
+                log_mlflow=True)
 """
 
 
@@ -618,8 +618,21 @@ def test_a_sigkilled_evaluation_process_resumes_to_the_uninterrupted_result(cfg,
     assert proc.returncode == -signal.SIGKILL and not (out / "summary.json").exists()
 
     again = _counting(cfg)
-    resumed = _job(cfg, manifest, out, again, [AbsDiff(), FailsOnShort(), NeverLoads(), Level()])
+    resumed = runner.evaluate(cfg, again, "librispeech_test", out, system="ds_codec_vq", stage=2, kind="dscodec",
+                              manifest=manifest, metrics=[AbsDiff(), FailsOnShort(), NeverLoads(), Level()],
+                              log_mlflow=True)
     assert again.reconstructed == 1 and resumed["resumed_utterances"] == 2
-    assert _comparable(resumed) == _comparable(whole)
+    assert _comparable({k: v for k, v in resumed.items() if k != "mlflow_run_id"}) == _comparable(whole)
+    # MLflow: the killed attempt's run is closed (not RUNNING for ever), naming the run that replaced it
+    import mlflow
+
+    mlflow.set_tracking_uri(cfg["mlflow"]["tracking_uri"])
+    runs = mlflow.search_runs(experiment_names=[cfg["experiment"]], filter_string="tags.job = 'eval'")
+    assert len(runs) == 2
+    finished = runs[runs["status"] == "FINISHED"]
+    killed = runs[runs["status"] == "KILLED"]
+    assert list(finished["run_id"]) == [resumed["mlflow_run_id"]] and len(killed) == 1
+    assert killed.iloc[0]["tags.replaced_by"] == resumed["mlflow_run_id"]
+    assert finished.iloc[0]["metrics.absdiff"] == pytest.approx(whole["metrics"]["absdiff"]["mean"])
     pd.testing.assert_frame_equal(pd.read_parquet(out / "scores.parquet"),
                                   pd.read_parquet(tmp_path / "whole" / "scores.parquet"))

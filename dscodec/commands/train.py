@@ -14,12 +14,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
 from pathlib import Path
 from typing import Any
-
-RUN_RECORD = "mlflow_run.json"
 
 HELP = "train one stage of a DS-Codec system (stage 1: mirror / joint; stage 2: decoder training)"
 
@@ -106,20 +102,6 @@ def _train(args: argparse.Namespace, config: Any, out: Path, stage1_ckpt: Path |
     return _run_tracked(config, args, trainer, resume, out)
 
 
-def _read_run_record(out: Path) -> str | None:
-    """Run id of the last MLflow run a trainer opened in `out` (None if none or unreadable)."""
-    try:
-        return str(json.loads((out / RUN_RECORD).read_text())["run_id"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _write_run_record(out: Path, run_id: str) -> None:
-    tmp = out / f".{RUN_RECORD}.tmp"
-    tmp.write_text(json.dumps({"run_id": run_id}) + "\n")
-    os.replace(tmp, out / RUN_RECORD)
-
-
 def _run_tracked(config: Any, args: argparse.Namespace, trainer: Any, resume: Any, out: Path) -> int:
     """Train inside the (system, stage) MLflow run; a resumed job continues its run."""
     import contextlib
@@ -127,7 +109,7 @@ def _run_tracked(config: Any, args: argparse.Namespace, trainer: Any, resume: An
     from dscodec import tracking
 
     run_id = (resume or {}).get("extra", {}).get("mlflow_run_id")
-    previous = _read_run_record(out)
+    previous = tracking.read_run_record(out)
     name = f"{args.system}-stage{args.stage}"
     tags = {"system": args.system, "stage": str(args.stage), "job": "train",
             "label": config["systems"][args.system].get("label", args.system)}
@@ -140,7 +122,7 @@ def _run_tracked(config: Any, args: argparse.Namespace, trainer: Any, resume: An
             run = stack.enter_context(tracking.start_run(config, name, tags, params=config))
             resume = None
         trainer.extra["mlflow_run_id"] = run.info.run_id
-        _write_run_record(out, run.info.run_id)
+        tracking.write_run_record(out, run.info.run_id)
         if previous is not None and previous != run.info.run_id and tracking.close_dangling_run(
                 previous, replaced_by=run.info.run_id):
             print(f"dscodec train: MLflow run {previous} of a killed attempt (no checkpoint to resume it from) "

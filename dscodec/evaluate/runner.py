@@ -245,7 +245,12 @@ def evaluate(
 
             name = f"eval-{system}" + (f"-stage{stage}" if stage else "") + f"-{testset}"
             params = {"evaluation": dict(eval_cfg), "testset": testset, "manifest": base["manifest"]}
+            previous = tracking.read_run_record(out_dir)   # left by a killed attempt of this job
             run = stack.enter_context(tracking.start_run(cfg, name, tags, params=params))
+            tracking.write_run_record(out_dir, run.info.run_id)
+            if previous is not None and previous != run.info.run_id and tracking.close_dangling_run(
+                    previous, replaced_by=run.info.run_id):
+                log(f"evaluate {system} on {testset}: MLflow run {previous} of a killed attempt marked KILLED")
             train_run = tracking.find_train_run(cfg, system, stage) if kind == "dscodec" and stage else None
             if train_run:
                 tracking.set_tags({"train_run_id": train_run})
