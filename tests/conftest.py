@@ -16,6 +16,10 @@ except ImportError:  # pragma: no cover - torch is a hard dependency, but keep c
 import pytest
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cuda: needs a CUDA GPU (tests/test_cuda.py; skipped without one)")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_mlflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hermetic MLflow: mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI, which would otherwise
