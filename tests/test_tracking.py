@@ -325,8 +325,10 @@ def test_mlflow_ui_opens_on_stage1_runs_with_their_charts(tmp_path: Path, monkey
                 time.sleep(2)
         query = urllib.parse.urlencode({"searchFilter": UI_FILTER, "compareRunsMode": "CHART"})
         url = f"http://127.0.0.1:{port}/#/experiments/{exp_id}/runs?{query}"
-        args = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                "--window-size=1366,850", "--virtual-time-budget=30000"]
+        # the new headless mode with a 60 s virtual-time budget draws the three charts (the old mode
+        # left them loading)
+        args = [_chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                "--window-size=1366,850", "--virtual-time-budget=60000"]
         dom = subprocess.run([*args, "--dump-dom", url], capture_output=True, text=True, timeout=300).stdout
         for text in ("Training runs", "ds_codec_vq-stage1", "ds_codec_pq-stage1", "vq_loss", "quant_mse", "loss_mel"):
             assert text in dom, f"{text!r} not on the MLflow runs page"
