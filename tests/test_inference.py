@@ -131,3 +131,19 @@ def test_cli_onnx_backend_writes_the_same_bitstream(ckpt, onnx_dir, tmp_path, ca
     assert main(["decode", str(tmp_path / "o.dsc"), str(tmp_path / "o.wav"), "--checkpoint", str(ckpt)]) == 0
     assert main(["export", str(tmp_path / "missing.pt")]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_onnx_export_with_anti_aliased_activations(tmp_path):
+    """BigCodec's anti-aliased SnakeBeta (on at `paper` size) exports too: its depthwise filters
+    have a static shape (a dynamic channel count made the exporter refuse the conv)."""
+    torch.manual_seed(0)
+    model = CodecModel(get_size("tiny", {"anti_aliased_activations": True}), "vq", "mirror")
+    ckpt_path = save_checkpoint_for_inference(model, tmp_path / "ckpt.pt", step=0)
+    out = tmp_path / "onnx"
+    assert main(["export", str(ckpt_path), "--format", "onnx", "-o", str(out)]) == 0
+    reference = DSCodec.from_checkpoint(ckpt_path)
+    onnx_codec = DSCodec.from_checkpoint(out, backend="onnx", threads=1)
+    wav = _audio(0.9)
+    tokens = reference.encode(wav, 16000)
+    assert torch.equal(onnx_codec.encode(wav, 16000), tokens)
+    assert (onnx_codec.decode(tokens) - reference.decode(tokens)).abs().max() <= ONNX_ATOL

@@ -51,14 +51,14 @@ def lowpass_taps(cutoff: float, half_width: float, kernel_size: int = KERNEL_SIZ
     return taps / taps.sum()  # unit gain at DC, so a constant passes unchanged
 
 
-def upsample2(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+def upsample2(x: torch.Tensor, taps: torch.Tensor, channels: int | None = None) -> torch.Tensor:
     """[B, C, T] -> [B, C, 2T]: zero-stuffing and low-pass as one transposed conv.
 
     The input is extended by edge replication so the ends see no artificial step; the
     transposed conv's extra outputs are cropped symmetrically ((K - 2) / 2 plus the padding)."""
     k = taps.numel()
     pad = k // RATIO - 1
-    channels = x.shape[1]
+    channels = channels or x.shape[1]  # a Python int when known: the ONNX exporter needs a static kernel shape
     y = F.conv_transpose1d(F.pad(x, (pad, pad), mode="replicate"), taps.view(1, 1, k).expand(channels, 1, k),
                            stride=RATIO, groups=channels)
     left = pad * RATIO + (k - RATIO) // 2
@@ -66,10 +66,10 @@ def upsample2(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     return RATIO * y[..., left:y.shape[-1] - right]  # x RATIO: zero-stuffing kept 1/RATIO of the energy
 
 
-def downsample2(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+def downsample2(x: torch.Tensor, taps: torch.Tensor, channels: int | None = None) -> torch.Tensor:
     """[B, C, 2T] -> [B, C, T]: low-pass, keep every other sample (edges replicated)."""
     k = taps.numel()
-    channels = x.shape[1]
+    channels = channels or x.shape[1]
     x = F.pad(x, (k // 2 - (1 - k % 2), k // 2), mode="replicate")
     return F.conv1d(x, taps.view(1, 1, k).expand(channels, 1, k), stride=RATIO, groups=channels)
 
@@ -87,12 +87,14 @@ class AntiAliasedSnakeBeta(SnakeBeta):
 
     def __init__(self, channels: int) -> None:
         super().__init__(channels)
+        self.channels = channels
         taps = lowpass_taps(0.5 / RATIO, 0.6 / RATIO)
         self.register_buffer("up_taps", taps, persistent=False)
         self.register_buffer("down_taps", taps.clone(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return downsample2(super().forward(upsample2(x, self.up_taps)), self.down_taps)
+        up = upsample2(x, self.up_taps, self.channels)
+        return downsample2(super().forward(up), self.down_taps, self.channels)
 
 
 def snake(channels: int, anti_aliased: bool) -> SnakeBeta:
