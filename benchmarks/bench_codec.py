@@ -19,7 +19,7 @@ encoding holds the whole input waveform and its resampled/padded copies (10 minu
 while the model's own memory is bounded by the chunk length.
 
 Each (model, variant, operation, threads) runs in a fresh subprocess so that peak memory
-(ru_maxrss) belongs to that one operation; "peak MB" is the process's peak resident
+(VmHWM) belongs to that one operation; "peak MB" is the process's peak resident
 memory minus its resident memory after the imports (weights + activations).
 RTF = processing time / audio duration (below 1 = faster than real time).
 
@@ -92,9 +92,24 @@ def worker(model_name: str, variant: str, op: str, threads: int, seconds: float,
             fn(arg)
             walls.append(time.perf_counter() - start)
             cpus.append(time.process_time() - cpu)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     return {"model": model_name, "variant": variant, "op": op, "threads": threads, "seconds": seconds,
             "rtf": min(walls) / seconds, "cpu_rtf": min(cpus) / seconds, "peak_mb": peak_mb - base_mb}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM), in MB.
+
+    Why not `ru_maxrss`: Linux keeps it across fork and execve, so every worker started by a
+    parent that had grown (e.g. to export the paper-size ONNX graphs) reported the parent's peak;
+    VmHWM belongs to the worker's own address space, which execve makes new."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: the best there is
 
 
 def machine() -> str:
