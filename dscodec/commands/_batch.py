@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from dscodec.errors import ConfigError, OutputPathError
 
@@ -139,3 +139,25 @@ def run_jobs(jobs: list[Job], work: Callable[[Job], float], quiet: bool = False)
             print(f"  {source}: {message}", file=sys.stderr)
         return 1
     return 0
+
+
+def single_pair(args: Any, error: type[Exception]) -> tuple[str, Path]:
+    """The `IN OUT` form shared by encode and decode: both paths checked before the model loads."""
+    from dscodec.commands._paths import check_input_file, check_output_file
+
+    if args.manifest or len(args.inputs) != 2:
+        raise OutputPathError("give IN OUT for one file, or -o OUTPUT_DIR for several files, folders or --manifest")
+    source, target = args.inputs
+    if Path(source).is_dir():
+        raise error(f"{source}: is a directory; give the file to read (or use -o OUTPUT_DIR for a folder)")
+    check_input_file(source, error)
+    check_output_file(target)  # before the model runs, not after
+    return source, Path(target)
+
+
+def load_codec(args: Any) -> Any:
+    """The codec both commands run, from their shared options."""
+    from dscodec.codec_api import DSCodec
+
+    return DSCodec.from_checkpoint(args.checkpoint, device=args.device, chunk_seconds=args.chunk_seconds,
+                                   backend=args.backend, threads=args.threads)

@@ -73,29 +73,19 @@ def decode_file(codec, source, target) -> float:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dscodec.codec_api import DSCodec
     from dscodec.commands import _batch
-    from dscodec.commands._paths import check_input_file, check_output_file
-    from dscodec.errors import BitstreamError, OutputPathError
+    from dscodec.errors import BitstreamError
 
     _batch.set_threads(args.threads)
     if args.output_dir is None:
-        if args.manifest or len(args.inputs) != 2:
-            raise OutputPathError("give IN OUT for one file, or -o OUTPUT_DIR for several files, folders or --manifest")
-        source, target = args.inputs
-        if Path(source).is_dir():
-            raise BitstreamError(f"{source}: is a directory; give the file to read (or use -o OUTPUT_DIR for a folder)")
-        check_input_file(source, BitstreamError)
-        check_output_file(target)  # before the model runs, not after
-        codec = DSCodec.from_checkpoint(args.checkpoint, device=args.device, chunk_seconds=args.chunk_seconds,
-                                        backend=args.backend, threads=args.threads)
-        seconds = decode_file(codec, source, Path(target))
+        source, target = _batch.single_pair(args, BitstreamError)
+        codec = _batch.load_codec(args)
+        seconds = decode_file(codec, source, target)
         print(f"{target}: {round(seconds * codec.sample_rate)} samples at {codec.sample_rate} Hz")
         return 0
     out_dir = _batch.prepare_out_dir(Path(args.output_dir))
     jobs = _batch.collect_jobs(args.inputs, args.manifest, out_dir, _batch.BITSTREAM_SUFFIXES, "." + args.format)
     if not jobs:
         raise BitstreamError("no input files (folders are searched for .dsc)")
-    codec = DSCodec.from_checkpoint(args.checkpoint, device=args.device, chunk_seconds=args.chunk_seconds,
-                                    backend=args.backend, threads=args.threads)
+    codec = _batch.load_codec(args)
     return _batch.run_jobs(jobs, lambda job: decode_file(codec, job.source, job.target), quiet=args.quiet)

@@ -53,23 +53,14 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from dscodec import bitstream
-    from dscodec.codec_api import DSCodec
     from dscodec.commands import _batch
-    from dscodec.commands._paths import check_input_file, check_output_file
-    from dscodec.errors import AudioError, OutputPathError
+    from dscodec.errors import AudioError
 
     _batch.set_threads(args.threads)
     if args.output_dir is None:
-        if args.manifest or len(args.inputs) != 2:
-            raise OutputPathError("give IN OUT for one file, or -o OUTPUT_DIR for several files, folders or --manifest")
-        source, target = args.inputs
-        if Path(source).is_dir():
-            raise AudioError(f"{source}: is a directory; give the file to read (or use -o OUTPUT_DIR for a folder)")
-        check_input_file(source, AudioError)
-        check_output_file(target)  # before the model runs, not after
-        codec = DSCodec.from_checkpoint(args.checkpoint, device=args.device, chunk_seconds=args.chunk_seconds,
-                                        backend=args.backend, threads=args.threads)
-        encode_file(codec, source, Path(target))
+        source, target = _batch.single_pair(args, AudioError)
+        codec = _batch.load_codec(args)
+        encode_file(codec, source, target)
         stream = bitstream.read(target)
         size = Path(target).stat().st_size
         print(
@@ -82,6 +73,5 @@ def run(args: argparse.Namespace) -> int:
     jobs = _batch.collect_jobs(args.inputs, args.manifest, out_dir, _batch.AUDIO_SUFFIXES, ".dsc")
     if not jobs:
         raise AudioError("no input files (folders are searched for " + ", ".join(_batch.AUDIO_SUFFIXES) + ")")
-    codec = DSCodec.from_checkpoint(args.checkpoint, device=args.device, chunk_seconds=args.chunk_seconds,
-                                    backend=args.backend, threads=args.threads)
+    codec = _batch.load_codec(args)
     return _batch.run_jobs(jobs, lambda job: encode_file(codec, job.source, job.target), quiet=args.quiet)
