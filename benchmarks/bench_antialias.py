@@ -13,39 +13,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
-from typing import Callable
 
 import torch
 
-from dscodec.losses import MelReconstructionLoss
-from dscodec.models.codec import CodecModel
-from dscodec.models.sizes import get_size
 from dscodec.nn.activations import SnakeBeta
 from dscodec.nn.antialias import AntiAliasedSnakeBeta
 
-
-def cpu_seconds(fn: Callable[[], None], n: int) -> float:
-    fn()  # warm-up (allocator, oneDNN primitives)
-    start = time.process_time()
-    for _ in range(n):
-        fn()
-    return (time.process_time() - start) / n
-
-
-def train_step_fn(anti_aliased: bool) -> Callable[[], None]:
-    model = CodecModel(get_size("small", {"anti_aliased_activations": anti_aliased}), "vq", "mirror")
-    mel = MelReconstructionLoss()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    wav = 0.1 * torch.randn(4, 1, 16000)
-
-    def step() -> None:
-        out = model(wav)
-        loss = 15.0 * mel(out.recon, wav) + out.vq_loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return step
+from bench_snake import cpu_seconds, small_train_step  # this folder is on sys.path when run as a script
 
 
 def main() -> None:
@@ -57,8 +31,8 @@ def main() -> None:
     torch.manual_seed(0)
     x = torch.randn(4, 8, 16000, requires_grad=True)
     grad = torch.randn_like(x)
-    settings = {"plain": (SnakeBeta(8), train_step_fn(False)),
-                "anti-aliased": (AntiAliasedSnakeBeta(8), train_step_fn(True))}
+    settings = {"plain": (SnakeBeta(8), small_train_step({"anti_aliased_activations": False})),
+                "anti-aliased": (AntiAliasedSnakeBeta(8), small_train_step({"anti_aliased_activations": True}))}
     results: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.repeats):
         for name, (act, step) in settings.items():

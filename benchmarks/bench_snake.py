@@ -49,6 +49,23 @@ def cpu_seconds(fn: Callable[[], None], n: int) -> float:
     return (time.process_time() - start) / n
 
 
+def small_train_step(overrides: dict) -> Callable[[], None]:
+    """One generator step of the `small` model (mel + VQ loss, AdamW) on a fixed batch 4 x 1 s;
+    shared with bench_antialias.py so both time the same step."""
+    model = CodecModel(get_size("small", overrides), "vq", "mirror")
+    mel = MelReconstructionLoss()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    wav = 0.1 * torch.randn(4, 1, 16000)
+
+    def step() -> None:
+        out = model(wav)
+        loss = 15.0 * mel(out.recon, wav) + out.vq_loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="alternating rounds per implementation")
@@ -64,17 +81,7 @@ def main() -> None:
     def activation_step() -> None:
         snake(x).backward(grad)
 
-    model = CodecModel(get_size("small", {"dead_code_reset": True}), "vq", "mirror")
-    mel = MelReconstructionLoss()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    wav = 0.1 * torch.randn(4, 1, 16000)
-
-    def train_step() -> None:
-        out = model(wav)
-        loss = 15.0 * mel(out.recon, wav) + out.vq_loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    train_step = small_train_step({"dead_code_reset": True})
 
     results: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.repeats):
