@@ -30,12 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dscodec", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in COMMANDS.items():
-        try:
-            module = importlib.import_module(f"dscodec.commands.{module_name}")
-        except ModuleNotFoundError as err:
-            if err.name != f"dscodec.commands.{module_name}":
-                raise
-            continue  # subcommand not built yet in this checkout
+        module = importlib.import_module(f"dscodec.commands.{module_name}")
         command = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(command)
         command.set_defaults(_run=module.run)

@@ -130,7 +130,7 @@ def test_size_overrides_validated():
         get_size("huge")
 
 
-def test_discriminator_outputs_and_reset(tiny):
+def test_discriminator_outputs(tiny):
     torch.manual_seed(0)
     disc = Discriminators(tiny)
     wav = torch.randn(2, 1, 4000) * 0.1
@@ -141,9 +141,6 @@ def test_discriminator_outputs_and_reset(tiny):
     for (logits, fmaps), n_fft in zip(outs[5:], (2048, 1024, 512, 256, 128)):
         frames = (4000 - n_fft) // (n_fft // 4) + 1
         assert logits.shape[:3] == (2, 1, frames) and len(fmaps) == 6
-    before = [p.clone() for p in disc.parameters()]
-    disc.reset_parameters()
-    assert any(not torch.equal(a, b) for a, b in zip(before, disc.parameters()))
 
 
 def test_losses_behave(tiny):

@@ -1,4 +1,4 @@
-"""Quantizers: factorised VQ (DS-Codec-VQ), product quantisation (DS-Codec-PQ, Algorithm 1), RVQ."""
+"""Quantizers: factorised VQ (DS-Codec-VQ), product quantisation (DS-Codec-PQ, Algorithm 1)."""
 from __future__ import annotations
 
 import itertools
@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from dscodec.quantize import (
     FactorizedVectorQuantizer,
     ProductQuantizer,
-    ResidualVectorQuantizer,
     combine_indices,
     split_indices,
 )
@@ -89,20 +88,6 @@ def test_pq_forward_encode_decode_consistent():
     assert FIG2_KEYS <= set(out.stats)
     out.z_q.sum().backward()
     assert z.grad.abs().sum() > 0
-
-
-def test_rvq_stages_code_the_residual():
-    torch.manual_seed(0)
-    rvq = ResidualVectorQuantizer(dim=8, num_quantizers=4, codebook_size=64, codebook_dim=8)
-    z = torch.randn(2, 8, 50)
-    out = rvq(z)
-    assert out.codes.shape == (2, 4, 50)
-    assert torch.equal(rvq.encode(z), out.codes)
-    assert torch.allclose(rvq.decode(out.codes), out.z_q, atol=1e-5)
-    # stage n codes what stages 1..n-1 left over
-    residual = z - rvq.quantizers[0].decode(out.codes[:, 0])
-    assert torch.equal(out.codes[:, 1], rvq.quantizers[1].encode(residual))
-    assert rvq.encode(z, n_quantizers=2).shape == (2, 2, 50)
 
 
 def test_dead_codes_of_a_collapsed_codebook_are_reset_within_a_short_run():

@@ -85,9 +85,3 @@ class Discriminators(nn.Module):
 
     def forward(self, wav: torch.Tensor) -> list[DiscOutput]:
         return [d(wav) for d in self.mpd] + [d(wav) for d in self.msstft]
-
-    def reset_parameters(self) -> None:
-        """Re-initialise everything (paper §2.3: stage 2 starts with fresh discriminators)."""
-        fresh = Discriminators(self.size)
-        param = next(self.parameters())
-        self.load_state_dict(fresh.to(device=param.device, dtype=param.dtype).state_dict())

@@ -30,28 +30,5 @@ def build_baseline(name: str, spec: Mapping[str, Any], cache_dir: str | Path) ->
     if kind not in KINDS:
         raise ConfigError(f"evaluation.baselines.{name}.kind: unknown kind {kind!r}; known: {', '.join(KINDS)}")
     module, cls = KINDS[kind].split(":")
-    try:
-        plugin = importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        if err.name != module:
-            raise
-        return _NotImplemented(name, kind)
-    return getattr(plugin, cls)(name, dict(spec), Path(cache_dir))
+    return getattr(importlib.import_module(module), cls)(name, dict(spec), Path(cache_dir))
 
-
-class _NotImplemented(Reconstructor):
-    """A configured kind whose loader is not part of this checkout: reported as *not run*, never faked."""
-
-    def __init__(self, name: str, kind: str) -> None:
-        self.name, self.kind = name, kind
-
-    @property
-    def info(self) -> CodecInfo:
-        return CodecInfo(label=self.name, bitrate_kbps=None, tokens_per_second=None, n_codebooks=None,
-                         native_sample_rate=16000)
-
-    def load(self) -> None:
-        raise BaselineUnavailable(f"no loader for baseline kind {self.kind!r} in this version of dscodec")
-
-    def reconstruct(self, wav):  # type: ignore[no-untyped-def]
-        raise BaselineUnavailable(f"no loader for baseline kind {self.kind!r}")
