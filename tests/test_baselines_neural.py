@@ -25,11 +25,11 @@ from dscodec.evaluate.baselines import dac as dac_mod
 from dscodec.evaluate.baselines import official_weights
 from dscodec.evaluate.baselines import wavtokenizer as wavtokenizer_mod
 from dscodec.evaluate.baselines.bigcodec import BigCodecBaseline
-from dscodec.evaluate.baselines.bigcodec_model import DECODER_KWARGS, ENCODER_KWARGS, CodecDecoder, CodecEncoder
+from dscodec.evaluate.baselines.ports.bigcodec_model import DECODER_KWARGS, ENCODER_KWARGS, CodecDecoder, CodecEncoder
 from dscodec.evaluate.baselines.dac import DACBaseline, build_dac
-from dscodec.evaluate.baselines.dac_model import DAC_16KHZ_KWARGS
+from dscodec.evaluate.baselines.ports.dac_model import DAC_16KHZ_KWARGS
 from dscodec.evaluate.baselines.wavtokenizer import WavTokenizerBaseline
-from dscodec.evaluate.baselines.wavtokenizer_model import WAVTOKENIZER_75_KWARGS, WavTokenizer
+from dscodec.evaluate.baselines.ports.wavtokenizer_model import WAVTOKENIZER_75_KWARGS, WavTokenizer
 
 SR = 16000
 

@@ -1,7 +1,7 @@
 """BigCodec's checkpoint as DS-Codec-VQ's stage 1: strict conversion onto our model (issue 12 item 10).
 
 Checkpoints are built in the official layout ({"CodecEnc": ..., "generator": ...}) from our
-port of BigCodec (dscodec/evaluate/baselines/bigcodec_model.py) with random weights. The
+port of BigCodec (dscodec/evaluate/baselines/ports/bigcodec_model.py) with random weights. The
 numerical test runs at BigCodec's architecture with narrower widths (stem 4 channels ->
 128, latent 16, 64 codes of dim 4: both sides accept these dims), since paper size would
 take minutes on a CPU; the key/shape mapping is checked at the exact paper dimensions on
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dscodec.evaluate.baselines import bigcodec_model as bm
+from dscodec.evaluate.baselines.ports import bigcodec_model as bm
 from dscodec.models import CodecModel, get_size
 from dscodec.models.bigcodec_import import BigCodecImportError, convert_state, import_bigcodec, tensor_links
 from dscodec.train.checkpoint import load_checkpoint

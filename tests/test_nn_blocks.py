@@ -140,7 +140,7 @@ def test_small_encoder_passes_the_signal_at_initialisation():
 def test_anti_aliased_snake_matches_bigcodec_port():
     """Same filters and same output as BigCodec's Activation1d (our port of its alias-free code),
     at the edges too (replicate padding), for odd and tiny lengths."""
-    from dscodec.evaluate.baselines.bigcodec_model import Activation1d
+    from dscodec.evaluate.baselines.ports.bigcodec_model import Activation1d
     from dscodec.nn.antialias import AntiAliasedSnakeBeta
 
     torch.manual_seed(0)

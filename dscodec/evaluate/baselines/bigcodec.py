@@ -3,7 +3,7 @@
 Weights: the official ``bigcodec.pt`` from the Hugging Face repo ``Alethia/BigCodec`` (linked
 from the official README), a dict with the encoder state under ``"CodecEnc"`` and the decoder
 (quantizer + generator) state under ``"generator"``, exactly as the official ``inference.py``
-reads it. It is loaded with ``strict=True`` into :mod:`dscodec.evaluate.baselines.bigcodec_model`.
+reads it. It is loaded with ``strict=True`` into :mod:`dscodec.evaluate.baselines.ports.bigcodec_model`.
 Lookup: ``spec.checkpoint``, then ``cache_dir``, then a download of :data:`RELEASE` into
 ``cache_dir`` (see :mod:`~dscodec.evaluate.baselines.official_weights`).
 
@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from dscodec.evaluate.baselines import official_weights as ow
 from dscodec.evaluate.baselines.base import SAMPLE_RATE, BaselineUnavailable, CodecInfo
-from dscodec.evaluate.baselines.bigcodec_model import DECODER_KWARGS, ENCODER_KWARGS, CodecDecoder, CodecEncoder
+from dscodec.evaluate.baselines.ports.bigcodec_model import DECODER_KWARGS, ENCODER_KWARGS, CodecDecoder, CodecEncoder
 
 RELEASE = ow.Release(
     label="BigCodec",

@@ -2,7 +2,7 @@
 
 Weights: the official release ``weights_16khz.pth`` (tag 0.0.5; an audiotools file
 ``{"state_dict": ..., "metadata": {"kwargs": <DAC constructor arguments>}}``), loaded into
-our re-implementation :mod:`dscodec.evaluate.baselines.dac_model` with ``strict=True``. Lookup
+our re-implementation :mod:`dscodec.evaluate.baselines.ports.dac_model` with ``strict=True``. Lookup
 order (see :mod:`~dscodec.evaluate.baselines.official_weights`): ``spec.checkpoint``, then
 ``cache_dir``, then ``~/.cache/descript/dac`` (where the official package caches it), then a
 download of :data:`RELEASE` into ``cache_dir``.
@@ -35,7 +35,7 @@ import torch
 from dscodec.errors import ConfigError
 from dscodec.evaluate.baselines import official_weights as ow
 from dscodec.evaluate.baselines.base import SAMPLE_RATE, BaselineUnavailable, CodecInfo
-from dscodec.evaluate.baselines.dac_model import DAC, DAC_16KHZ_KWARGS
+from dscodec.evaluate.baselines.ports.dac_model import DAC, DAC_16KHZ_KWARGS
 
 RELEASE = ow.Release(
     label="DAC 16 kHz",

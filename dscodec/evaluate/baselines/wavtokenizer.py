@@ -7,7 +7,7 @@ Weights: the official ``WavTokenizer_small_320_24k_4096.ckpt`` from the Hugging 
 ``..._600_24k_4096.ckpt`` is the 40 tokens/s model, hop 600). It is a PyTorch Lightning checkpoint;
 as the official ``WavTokenizer.from_pretrained0802`` does, we take ``blob["state_dict"]``, keep the
 ``feature_extractor.``, ``backbone.`` and ``head.`` keys (discriminators and loss buffers are dropped)
-and load them with ``strict=True`` into :mod:`dscodec.evaluate.baselines.wavtokenizer_model`.
+and load them with ``strict=True`` into :mod:`dscodec.evaluate.baselines.ports.wavtokenizer_model`.
 Lookup: ``spec.checkpoint``, then ``cache_dir``, then a download of :data:`RELEASE` into
 ``cache_dir`` (see :mod:`~dscodec.evaluate.baselines.official_weights`).
 
@@ -35,7 +35,7 @@ import torch
 from dscodec.audio import resample
 from dscodec.evaluate.baselines import official_weights as ow
 from dscodec.evaluate.baselines.base import SAMPLE_RATE, BaselineUnavailable, CodecInfo
-from dscodec.evaluate.baselines.wavtokenizer_model import WAVTOKENIZER_75_KWARGS, WavTokenizer
+from dscodec.evaluate.baselines.ports.wavtokenizer_model import WAVTOKENIZER_75_KWARGS, WavTokenizer
 
 RELEASE = ow.Release(
     label="WavTokenizer",

@@ -8,6 +8,8 @@ Module nesting and parameter names follow the official ``dac/model/dac.py`` and
 ``decoder.model.0.weight_g``. Weight normalisation is torch's hook version
 (``torch.nn.utils.weight_norm``) because that is what produced the ``weight_g``/``weight_v``
 names in the release file; training code is not needed, so losses and dropout are left out.
+
+Upstream: github.com/descriptinc/descript-audio-codec (MIT licence); a port, not DS-Codec code.
 """
 from __future__ import annotations
 

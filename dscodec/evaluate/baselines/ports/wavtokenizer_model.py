@@ -23,6 +23,8 @@ architecture maps onto the official modules as follows, and so do our module nam
   "same" padding: n_fft 1280, hop 320 -> 24000 / 320 = 75 frames/s.
 
 Training-only parts (discriminators, losses, k-means init, EMA codebook updates) are left out.
+
+Upstream: github.com/jishengpeng/WavTokenizer (MIT licence); a port, not DS-Codec code.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dscodec.evaluate.baselines.dac_model import hook_weight_norm
+from dscodec.evaluate.baselines.ports.dac_model import hook_weight_norm
 
 BANDWIDTH_ID = 0  # AdaLayerNorm condition used at inference by the official infer.py / README
 

@@ -11,6 +11,8 @@ without cloning the BigCodec repository. Names and nesting follow the official
 ``quantizer.layers.0._codebook.weight``, ``model.0.weight_v``. The anti-aliasing filters are
 persistent buffers in the official code, so they are part of the state dict here too.
 Training-only parts (losses, EMA dead-code handling) are left out.
+
+Upstream: github.com/Aria-K-Alethia/BigCodec (MIT licence); a port, not DS-Codec code.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dscodec.evaluate.baselines.dac_model import hook_weight_norm, wn_conv1d, wn_conv_transpose1d
+from dscodec.evaluate.baselines.ports.dac_model import hook_weight_norm, wn_conv1d, wn_conv_transpose1d
 
 
 def kaiser_sinc_filter(cutoff: float, half_width: float, kernel_size: int) -> torch.Tensor:
