@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dscodec.data.report import BadItem, Candidate
+from dscodec.data.split_report import BadItem, Candidate
 
 SUBSETS = ("train-clean-100", "train-clean-360", "train-other-500", "dev-clean", "dev-other", "test-clean", "test-other")
 

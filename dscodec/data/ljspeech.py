@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dscodec.data.report import BadItem, Candidate
+from dscodec.data.split_report import BadItem, Candidate
 
 SPEAKER = "LJ"
 

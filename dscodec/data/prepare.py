@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 from dscodec.data import download, librispeech, ljspeech
 from dscodec.data.manifest import write_manifest
-from dscodec.data.report import BadItem, Candidate, SplitResult, build_split, check_bad_fraction, write_report
+from dscodec.data.split_report import BadItem, Candidate, SplitResult, build_split, check_bad_fraction, write_report
 from dscodec.errors import DataError
 
 CORPORA = ("librispeech", "ljspeech")

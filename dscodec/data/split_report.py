@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from dscodec.data.manifest import COLUMNS
-from dscodec.data.probe import Probe, probe_files
+from dscodec.data.audio_check import Probe, probe_files
 from dscodec.errors import DataError
 
 
