@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from dscodec.losses import MelReconstructionLoss
+from dscodec.losses import MelReconstructionLoss, VQLossWeights
 from dscodec.models.codec import CodecModel
 from dscodec.models.sizes import get_size
 from dscodec.nn import activations
@@ -53,13 +53,13 @@ def small_train_step(overrides: dict) -> Callable[[], None]:
     """One generator step of the `small` model (mel + VQ loss, AdamW) on a fixed batch 4 x 1 s;
     shared with bench_antialias.py so both time the same step."""
     model = CodecModel(get_size("small", overrides), "vq", "mirror")
-    mel = MelReconstructionLoss()
+    mel, vq_loss = MelReconstructionLoss(), VQLossWeights()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     wav = 0.1 * torch.randn(4, 1, 16000)
 
     def step() -> None:
         out = model(wav)
-        loss = 15.0 * mel(out.recon, wav) + out.vq_loss
+        loss = 15.0 * mel(out.recon, wav) + vq_loss(out.commit_loss, out.codebook_loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -5,6 +5,8 @@
   and fine frequency detail are penalised.
 - LSGAN adversarial loss (Mao et al., 2017), as in HiFi-GAN/BigCodec.
 - Feature matching: L1 between the discriminator feature maps of real and generated audio.
+- VQ: the quantizer's raw commitment and codebook losses, weighted here and nowhere else
+  (`VQLossWeights`; DAC's `lambdas` likewise live in its training config, not its quantizer).
 
 Reductions (`train.loss_reduction`, passed here as `reduction`):
 - "mean" [ours]: averages over mel scales, over discriminators and over all feature maps
@@ -22,7 +24,8 @@ Reductions (`train.loss_reduction`, passed here as `reduction`):
 """
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from dataclasses import dataclass
+from typing import Literal, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -100,3 +103,25 @@ def feature_matching_loss(real_outs: DiscOutputs, fake_outs: DiscOutputs, reduct
         for r, f in zip(real_maps[:-1] if skip_last else real_maps, fake_maps)
     ]
     return _reduce(terms, reduction)
+
+
+@dataclass(frozen=True)
+class VQLossWeights:
+    """Weights of the VQ loss's two raw terms (van den Oord et al., 2017; [BigCodec] 0.25 / 1.0).
+
+    The one place they are applied, so a weight cannot count twice (once in the quantizer and
+    again in the trainer). Set with `train.loss_weights.commitment` / `.codebook`."""
+
+    commitment: float = 0.25
+    codebook: float = 1.0
+
+    @classmethod
+    def from_loss_weights(cls, weights: Mapping[str, float]) -> "VQLossWeights":
+        default = cls()
+        return cls(commitment=float(weights.get("commitment", default.commitment)),
+                   codebook=float(weights.get("codebook", default.codebook)))
+
+    def __call__(self, commit_loss: torch.Tensor, codebook_loss: torch.Tensor) -> torch.Tensor:
+        """Weighted VQ loss (scalar) from raw per-codebook losses (shape [] for VQ, [G] for PQ):
+        each codebook's terms are weighted, then the codebooks summed, as the paper sums PQ groups."""
+        return (self.commitment * commit_loss + self.codebook * codebook_loss).sum()

@@ -7,6 +7,7 @@ import torch
 from dscodec.errors import ConfigError
 from dscodec.losses import (
     MelReconstructionLoss,
+    VQLossWeights,
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
@@ -17,7 +18,7 @@ from dscodec.models.sizes import ModelSize
 from dscodec.nn import SnakeBeta
 from dscodec.nn.antialias import AntiAliasedSnakeBeta
 
-STATS = {"vq_loss", "commit_loss", "codebook_loss", "quant_mse", "perplexity", "usage"}
+STATS = {"commit_loss", "codebook_loss", "quant_mse", "perplexity", "usage"}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,8 @@ def test_shapes_and_stats(name, quantizer):
     assert out.codes.shape == (2, 12) and out.codes.dtype == torch.long
     assert 0 <= int(out.codes.min()) and int(out.codes.max()) < model.codebook_size
     assert STATS <= set(out.stats) and all(v.dim() == 0 for v in out.stats.values())
-    assert out.vq_loss.dim() == 0
+    # raw losses, one per codebook: the VQ's one, the PQ's 4 groups
+    assert out.commit_loss.shape == out.codebook_loss.shape == (() if quantizer == "vq" else (4,))
     assert torch.equal(model.encode(wav), out.codes)
     assert model.decode(out.codes).shape == wav.shape
 
@@ -108,7 +110,7 @@ def test_transformer_decoder_from_scratch_apcodec_plus(tiny):
     torch.manual_seed(0)
     model = CodecModel(tiny, "pq", "transformer")
     out = model(torch.randn(2, 1, 200 * 12) * 0.1)
-    (out.recon.pow(2).mean() + out.vq_loss).backward()
+    (out.recon.pow(2).mean() + VQLossWeights()(out.commit_loss, out.codebook_loss)).backward()
     assert model.decoder.transformer.blocks[0].attn.out.weight.grad.abs().sum() > 0
 
 

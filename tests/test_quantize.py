@@ -6,6 +6,7 @@ import itertools
 import torch
 import torch.nn.functional as F
 
+from dscodec.losses import VQLossWeights
 from dscodec.quantize import (
     FactorizedVectorQuantizer,
     ProductQuantizer,
@@ -13,7 +14,8 @@ from dscodec.quantize import (
     split_indices,
 )
 
-FIG2_KEYS = {"vq_loss", "commit_loss", "codebook_loss", "quant_mse", "perplexity", "usage", "dead_codes"}
+# the weighted `vq_loss` of Figure 2 is the trainer's (dscodec.losses.VQLossWeights)
+FIG2_KEYS = {"commit_loss", "codebook_loss", "quant_mse", "perplexity", "usage", "dead_codes"}
 
 
 def test_vq_lookup_is_nearest_code_by_cosine():
@@ -35,14 +37,17 @@ def test_vq_losses_stats_and_straight_through_gradient():
     out = vq(z)
     assert out.codes.shape == (2, 9) and out.codes.dtype == torch.long
     assert FIG2_KEYS <= set(out.stats)
-    assert torch.allclose(out.loss, 0.25 * out.stats["commit_loss"] + 1.0 * out.stats["codebook_loss"])
+    # raw, unweighted: the weights are applied once, by the trainer
+    assert torch.equal(out.commit_loss.detach(), out.stats["commit_loss"])
+    assert torch.equal(out.codebook_loss.detach(), out.stats["codebook_loss"])
+    assert torch.isclose(out.commit_loss, out.codebook_loss)  # the same distance, gradients to different sides
     assert torch.isclose(out.stats["quant_mse"], F.mse_loss(out.z_q, z))
     assert 1.0 <= out.stats["perplexity"] <= 18 and 0 < out.stats["usage"] <= 18 / 32
     out.z_q.sum().backward()  # reconstruction-only gradient reaches the input via straight-through
     assert z.grad is not None and z.grad.abs().sum() > 0
     vq.zero_grad()
     out = vq(z)
-    out.loss.backward()
+    VQLossWeights()(out.commit_loss, out.codebook_loss).backward()
     assert vq.codebook.weight.grad.abs().sum() > 0  # codebook loss trains the codebook
 
 
@@ -83,8 +88,12 @@ def test_pq_forward_encode_decode_consistent():
     out = pq(z)
     assert torch.equal(out.codes, pq.encode(z))
     assert torch.allclose(pq.decode(out.codes), out.z_q, atol=1e-6)
-    group_losses = [q(p).loss for q, p in zip(pq.quantizers, z.chunk(4, dim=1))]
-    assert torch.allclose(out.loss, torch.stack(group_losses).sum())  # paper: VQ loss summed over groups
+    groups = [q(p) for q, p in zip(pq.quantizers, z.chunk(4, dim=1))]
+    assert torch.equal(out.commit_loss, torch.stack([g.commit_loss for g in groups]))  # one raw loss per group
+    weights = VQLossWeights()
+    group_losses = [0.25 * g.commit_loss + 1.0 * g.codebook_loss for g in groups]
+    # paper: VQ loss summed over groups
+    assert torch.equal(weights(out.commit_loss, out.codebook_loss), torch.stack(group_losses).sum())
     assert FIG2_KEYS <= set(out.stats)
     out.z_q.sum().backward()
     assert z.grad.abs().sum() > 0

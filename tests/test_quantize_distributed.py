@@ -11,6 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
+from dscodec.losses import VQLossWeights
 from dscodec.quantize import FactorizedVectorQuantizer, ProductQuantizer
 from dscodec.quantize.vq import DEAD_FRACTION_OF_UNIFORM
 from dscodec.train.distributed import DistInfo, wrap_ddp
@@ -35,7 +36,7 @@ def _train(quantizer: torch.nn.Module, rank: int) -> dict:
             dead_seen += int((q.usage < DEAD_FRACTION_OF_UNIFORM / q.codebook_size).sum())
         z = torch.randn(2, 8, 4, generator=gen)
         out = run(z)
-        loss = out.loss + F.mse_loss(out.z_q, z)
+        loss = VQLossWeights()(out.commit_loss, out.codebook_loss) + F.mse_loss(out.z_q, z)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -26,20 +26,23 @@ DecoderKind = Literal["mirror", "transformer"]
 class CodecOutput:
     recon: torch.Tensor  # [B, 1, T]
     codes: torch.Tensor  # Long [B, frames]
-    vq_loss: torch.Tensor  # scalar, weighted commitment + codebook loss
-    stats: dict[str, torch.Tensor]  # vq_loss, commit_loss, codebook_loss, quant_mse, perplexity, usage, ...
+    # raw commitment and codebook losses, one per codebook ([] VQ, [G] PQ); the trainer weights
+    # them (dscodec.losses.VQLossWeights)
+    commit_loss: torch.Tensor
+    codebook_loss: torch.Tensor
+    stats: dict[str, torch.Tensor]  # commit_loss, codebook_loss, quant_mse, perplexity, usage, ...
 
 
 def build_quantizer(size: ModelSize, kind: str) -> nn.Module:
     if kind == "vq":
         return FactorizedVectorQuantizer(
-            size.latent_dim, size.codebook_size, size.codebook_dim,
-            size.commitment_weight, size.codebook_weight, size.dead_code_reset,
+            dim=size.latent_dim, codebook_size=size.codebook_size, codebook_dim=size.codebook_dim,
+            dead_code_reset=size.dead_code_reset,
         )
     if kind == "pq":
         return ProductQuantizer(
-            size.latent_dim, size.pq_groups, size.pq_codebook_size, size.pq_codebook_dim,
-            size.commitment_weight, size.codebook_weight, size.dead_code_reset,
+            dim=size.latent_dim, groups=size.pq_groups, group_codebook_size=size.pq_codebook_size,
+            codebook_dim=size.pq_codebook_dim, dead_code_reset=size.dead_code_reset,
         )
     raise ConfigError(f"unknown quantizer {kind!r}; expected 'vq' or 'pq'")
 
@@ -76,7 +79,8 @@ class CodecModel(nn.Module):
     def forward(self, wav: torch.Tensor) -> CodecOutput:
         self._check(wav)
         q = self.quantizer(self.encoder(wav))
-        return CodecOutput(self.decoder(q.z_q), q.codes, q.loss, q.stats)
+        return CodecOutput(recon=self.decoder(q.z_q), codes=q.codes, commit_loss=q.commit_loss,
+                           codebook_loss=q.codebook_loss, stats=q.stats)
 
     def encode(self, wav: torch.Tensor) -> torch.Tensor:
         """[B, 1, T] -> Long [B, T / hop]."""

@@ -5,6 +5,8 @@ Every field is commented with where its value comes from: [paper] stated in DS-C
 leaves open. All presets keep strides [2, 2, 2, 5, 5] -> hop 200 -> 80 tokens/s at 16 kHz,
 so token rate and bitrate are the paper's at every size; only widths shrink.
 Select a preset with `model.size` and change single fields with `model.overrides`.
+The VQ loss weights are training settings, not sizes: `train.loss_weights.commitment` /
+`.codebook` (dscodec.losses.VQLossWeights).
 """
 from __future__ import annotations
 
@@ -31,9 +33,10 @@ class ModelSize:
     pq_groups: int = 4                             # [paper] DS-Codec-PQ: 4 groups
     pq_codebook_size: int = 16                     # [paper] each group a VQ of size 16
     pq_codebook_dim: int = 8                       # [ours] per-group projection dim (as the VQ)
-    commitment_weight: float = 0.25                # [BigCodec]
-    codebook_weight: float = 1.0                   # [BigCodec]
-    dead_code_reset: bool = False                  # [ours] off as in the paper; configs/default.yaml turns it on
+    # [ours] off as in the paper; configs/default.yaml turns it on. A training switch that stays here
+    # for now: the configs set it as `model.overrides.dead_code_reset`, and moving it would change
+    # every training job's hash (dscodec/jobkeys.py), i.e. retrain every system of a finished run.
+    dead_code_reset: bool = False
     # [BigCodec] every SnakeBeta evaluated at twice the rate between Kaiser-sinc filters
     # (dscodec/nn/antialias.py), so BigCodec's released weights run unchanged in our model;
     # off at `small`/`tiny` [ours] for CPU cost (a `small` training step takes ~2x the CPU time
@@ -79,8 +82,17 @@ class ModelSize:
     def from_dict(cls, data: Mapping[str, Any]) -> "ModelSize":
         # checkpoints written before the field existed all had plain activations
         data = {"anti_aliased_activations": False, **data}
+        # checkpoints written before the VQ loss weights moved to `train.loss_weights` carry them;
+        # they never shaped the network
+        data = {k: v for k, v in data.items() if k not in MOVED_TO_TRAIN}
         return _replace(cls(), data, source="codec_config")
 
+
+# former ModelSize fields that are training settings now: old name -> where it lives
+MOVED_TO_TRAIN: dict[str, str] = {
+    "commitment_weight": "train.loss_weights.commitment",
+    "codebook_weight": "train.loss_weights.codebook",
+}
 
 PRESETS: dict[str, ModelSize] = {
     "paper": ModelSize(name="paper"),
@@ -133,6 +145,8 @@ def _replace(base: ModelSize, data: Mapping[str, Any], source: str) -> ModelSize
     fields = {f.name: f for f in dataclasses.fields(ModelSize)}
     clean: dict[str, Any] = {}
     for key, value in data.items():
+        if key in MOVED_TO_TRAIN:
+            raise ConfigError(f"`{source}.{key}` is a training setting now: set `{MOVED_TO_TRAIN[key]}` instead")
         if key not in fields:
             raise ConfigError(f"`{source}.{key}`: unknown model-size field; known: {sorted(fields)}")
         default = getattr(base, key)

@@ -8,7 +8,8 @@ single token by Algorithm 1,
 
 i.e. a mixed-radix number with the first group most significant, giving prod(S_i) =
 65,536 distinct tokens (16 bits -> 1.28 kbps at 80 tokens/s). `split_indices` inverts it
-exactly. The VQ loss is the sum over groups.
+exactly. The VQ loss is the sum over groups: the raw losses are returned per group, and
+the trainer weights each group's, then sums (dscodec.losses.VQLossWeights).
 
 [ours] Each group is a FactorizedVectorQuantizer on D/G channels with its own projection
 down to `codebook_dim` (8) dims, the same lookup as DS-Codec-VQ; the paper does not state
@@ -48,8 +49,6 @@ class ProductQuantizer(nn.Module):
         groups: int = 4,
         group_codebook_size: int = 16,
         codebook_dim: int = 8,
-        commitment_weight: float = 0.25,
-        codebook_weight: float = 1.0,
         dead_code_reset: bool = False,
     ) -> None:
         super().__init__()
@@ -60,7 +59,8 @@ class ProductQuantizer(nn.Module):
         self.codebook_size = group_codebook_size**groups
         self.quantizers = nn.ModuleList(
             FactorizedVectorQuantizer(
-                dim // groups, group_codebook_size, codebook_dim, commitment_weight, codebook_weight, dead_code_reset
+                dim=dim // groups, codebook_size=group_codebook_size, codebook_dim=codebook_dim,
+                dead_code_reset=dead_code_reset,
             )
             for _ in range(groups)
         )
@@ -76,14 +76,15 @@ class ProductQuantizer(nn.Module):
     def forward(self, z: torch.Tensor) -> QuantizerOutput:
         outs = [q(p) for q, p in zip(self.quantizers, z.chunk(self.groups, dim=1))]
         z_q = torch.cat([o.z_q for o in outs], dim=1)
-        loss = torch.stack([o.loss for o in outs]).sum()  # paper: VQ loss summed over groups
+        # one raw loss per group: weighted per group, then summed (paper: VQ loss summed over groups)
+        commit = torch.stack([o.commit_loss for o in outs])
+        codebook = torch.stack([o.codebook_loss for o in outs])
         codes = combine_indices([o.codes for o in outs], self.sizes)
         stats: dict[str, torch.Tensor] = {}
         for key in ("commit_loss", "codebook_loss"):
             stats[key] = torch.stack([o.stats[key] for o in outs]).sum()
         for key in ("perplexity", "usage", "dead_codes"):  # group averages
             stats[key] = torch.stack([o.stats[key] for o in outs]).mean()
-        stats["vq_loss"] = loss.detach()
         stats["quant_mse"] = torch.nn.functional.mse_loss(z_q, at_least_fp32(z)).detach()
         stats["token_usage"] = (torch.unique(codes).numel() / self.codebook_size) * torch.ones((), device=z.device)
-        return QuantizerOutput(z_q, codes, loss, stats)
+        return QuantizerOutput(z_q, codes, commit_loss=commit, codebook_loss=codebook, stats=stats)

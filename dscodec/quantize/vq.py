@@ -5,13 +5,17 @@ The 1024-dim latent is projected down to `codebook_dim` (8) dims, looked up in o
 over the codebook), and the chosen code is projected back up. Gradients pass the lookup
 with the straight-through estimator. Losses (van den Oord et al., 2017):
 
-    commitment = ||z_e - sg(z_q)||^2   (weight 0.25)   pulls the encoder to the codes
-    codebook   = ||sg(z_e) - z_q||^2   (weight 1.0)    pulls the codes to the encoder
+    commitment = ||z_e - sg(z_q)||^2   pulls the encoder to the codes
+    codebook   = ||sg(z_e) - z_q||^2   pulls the codes to the encoder
 
-`stats` carries what the paper's Figure 2 plots (the VQ loss, and the MSE between the
-quantizer's input and output in latent space) plus codebook health: perplexity, the
-fraction of codes used in the batch, and the fraction of "dead" codes whose running
-usage fell below 10 % of uniform.
+Both are returned raw: the trainer weights them, once, with `train.loss_weights`
+(`commitment` 0.25, `codebook` 1.0 [BigCodec]; dscodec.losses.VQLossWeights), as DAC keeps
+its `lambdas` in the training config and its quantizer unweighted.
+
+`stats` carries what the paper's Figure 2 plots (the raw VQ losses, from which the trainer
+logs the weighted `vq_loss`, and the MSE between the quantizer's input and output in latent
+space) plus codebook health: perplexity, the fraction of codes used in the batch, and the
+fraction of "dead" codes whose running usage fell below 10 % of uniform.
 
 Under DDP (several processes) the optional dead-code reset keeps every rank's quantizer
 identical, as EnCodec's `core_vq.py` does for its codebooks: the code counts behind the
@@ -57,8 +61,11 @@ def at_least_fp32(z: torch.Tensor) -> torch.Tensor:
 @dataclass
 class QuantizerOutput:
     z_q: torch.Tensor  # [B, D, T] quantised latent (straight-through in training)
-    codes: torch.Tensor  # Long [B, T] (VQ/PQ) or [B, Nq, T] (RVQ)
-    loss: torch.Tensor  # weighted commitment + codebook loss (scalar)
+    codes: torch.Tensor  # Long [B, T]
+    # raw (unweighted) losses with their gradients, one per codebook: shape [] for the VQ, [G] for
+    # the PQ's G groups; weighted, then summed, by dscodec.losses.VQLossWeights
+    commit_loss: torch.Tensor
+    codebook_loss: torch.Tensor
     stats: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
@@ -68,13 +75,10 @@ class FactorizedVectorQuantizer(nn.Module):
         dim: int,
         codebook_size: int,
         codebook_dim: int = 8,
-        commitment_weight: float = 0.25,
-        codebook_weight: float = 1.0,
         dead_code_reset: bool = False,
     ) -> None:
         super().__init__()
         self.dim, self.codebook_size, self.codebook_dim = dim, codebook_size, codebook_dim
-        self.commitment_weight, self.codebook_weight = commitment_weight, codebook_weight
         self.dead_code_reset = dead_code_reset
         self.in_proj = WNConv1d(dim, codebook_dim, 1)
         self.out_proj = WNConv1d(codebook_dim, dim, 1)
@@ -112,17 +116,15 @@ class FactorizedVectorQuantizer(nn.Module):
         z_q = self.codebook(codes).transpose(1, 2)
         commit = F.mse_loss(z_e, z_q.detach())
         codebook = F.mse_loss(z_q, z_e.detach())
-        loss = self.commitment_weight * commit + self.codebook_weight * codebook
         z_q = z_e + (z_q - z_e).detach()  # straight-through estimator
         out = self.out_proj(z_q)
         stats = self.code_stats(codes)
         stats.update(
-            vq_loss=loss.detach(),
             commit_loss=commit.detach(),
             codebook_loss=codebook.detach(),
             quant_mse=F.mse_loss(out, z).detach(),  # paper Fig. 2: MSE(quantizer input, output)
         )
-        return QuantizerOutput(out, codes, loss, stats)
+        return QuantizerOutput(out, codes, commit_loss=commit, codebook_loss=codebook, stats=stats)
 
     @torch.no_grad()
     def code_stats(self, codes: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -4,7 +4,8 @@ Each step: (1) the codec reconstructs a batch of random 1 s crops; (2) the discr
 (MPD + MS-STFT) take an LSGAN step on real vs detached reconstructions; (3) the trainable
 part of the codec takes a step on
 
-    mel x 15 + adversarial x 1 + feature matching x 1 + VQ loss x 1
+    mel x 15 + adversarial x 1 + feature matching x 1 + VQ loss x 1,
+    VQ loss = commitment x 0.25 + codebook x 1.0 (raw quantizer losses, weighted only here)
 
 (weights: `train.loss_weights`). With `adversarial_start_step: N` [ours] the first N steps
 are a reconstruction-only warm-up (mel + VQ; no discriminator forward, backward or update),
@@ -52,6 +53,7 @@ from dscodec.losses import (
     REDUCTIONS,
     MelReconstructionLoss,
     Reduction,
+    VQLossWeights,
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
@@ -213,6 +215,8 @@ class Trainer:
         weights = {"mel": 15.0, "adversarial": 1.0, "feature_matching": 1.0, "vq": 1.0}
         weights.update(train_cfg.get("loss_weights") or {})
         self.weights = weights
+        # the VQ loss = commitment x 0.25 + codebook x 1.0 of the raw quantizer losses, then x `vq`
+        self.vq_loss = VQLossWeights.from_loss_weights(weights)
         # how the raw losses reduce over mel scales / discriminators / feature maps (dscodec.losses):
         # "mean" [ours] keeps the CPU recipe's numbers, "bigcodec" sums as BigCodec does (paper.yaml)
         self.loss_reduction: Reduction = train_cfg.get("loss_reduction", "mean")
@@ -318,7 +322,8 @@ class Trainer:
             out = self.codec_run(wav)
         recon = out.recon.float()
         loss_mel = self.mel_loss(recon, wav, self.loss_reduction)
-        loss_g = w["mel"] * loss_mel + w["vq"] * out.vq_loss.float()
+        loss_vq = self.vq_loss(out.commit_loss, out.codebook_loss).float()
+        loss_g = w["mel"] * loss_mel + w["vq"] * loss_vq
         metrics: dict[str, torch.Tensor] = {}
 
         if adversarial:
@@ -350,7 +355,7 @@ class Trainer:
             return None
         self.opt_g.step()
 
-        metrics.update(loss_g=loss_g, loss_mel=loss_mel, grad_norm_g=norm_g)
+        metrics.update(loss_g=loss_g, loss_mel=loss_mel, grad_norm_g=norm_g, vq_loss=loss_vq)
         metrics.update({k: v for k, v in out.stats.items() if torch.is_tensor(v) and v.numel() == 1})
         return {k: float(v.detach().float().item()) for k, v in metrics.items()}
 

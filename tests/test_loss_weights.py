@@ -1,0 +1,67 @@
+"""Each loss term is weighted once, by the trainer, with the weights every config had before the
+VQ weights left the quantizer (issue 13): mel 15, adversarial 1, feature matching 1, VQ 1 and,
+inside the VQ loss, commitment 0.25 and codebook 1.0 of the quantizer's raw losses.
+
+The expected total is composed here from the raw terms one training step logs, with the weights
+written out by hand, so a weight applied twice (quantizer and trainer) or lost fails the test."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from dscodec.config import REPO_ROOT
+from dscodec.errors import ConfigError
+from dscodec.models.sizes import ModelSize, get_size
+from dscodec.train.loop import Trainer
+from dscodec.train.stages import build_stage
+from test_train_fixtures import tiny_config, write_corpus
+
+LEGACY = {"mel": 15.0, "adversarial": 1.0, "feature_matching": 1.0, "vq": 1.0, "commitment": 0.25, "codebook": 1.0}
+
+
+def _train_section(config: str) -> dict:
+    """The loss settings a config file sets itself (ci.yaml sets none: default.yaml's apply)."""
+    train = yaml.safe_load((REPO_ROOT / "configs" / config).read_text()).get("train") or {}
+    return {k: train[k] for k in ("loss_weights", "loss_reduction") if k in train}
+
+
+def _one_step(tmp_path: Path, system: str, train: dict) -> dict[str, float]:
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    cfg = tiny_config(tmp_path, {"train": train})
+    trainer = Trainer(cfg, system, 1, build_stage(cfg, system, 1), tmp_path / "out",
+                      train_manifest=write_corpus(tmp_path / "c", n=2), console=lambda line: None)
+    metrics = trainer.train_step(0.1 * torch.randn(2, 1, trainer.segment))
+    assert metrics is not None
+    return metrics
+
+
+@pytest.mark.parametrize("system, config", [("ds_codec_vq", "default.yaml"), ("ds_codec_vq", "paper.yaml"),
+                                            ("ds_codec_vq", "ci.yaml"), ("ds_codec_pq", "default.yaml")])
+def test_every_config_weights_each_raw_loss_as_before(tmp_path: Path, system: str, config: str) -> None:
+    m = _one_step(tmp_path, system, _train_section(config))  # tiny size, GAN on from step 0
+    vq = LEGACY["commitment"] * m["commit_loss"] + LEGACY["codebook"] * m["codebook_loss"]
+    assert m["vq_loss"] == pytest.approx(vq, rel=1e-6, abs=1e-9)
+    total = (LEGACY["mel"] * m["loss_mel"] + LEGACY["vq"] * vq
+             + LEGACY["adversarial"] * m["loss_adv"] + LEGACY["feature_matching"] * m["loss_fm"])
+    assert m["loss_g"] == pytest.approx(total, rel=1e-6)
+
+
+def test_the_vq_weights_are_applied_by_the_trainer_only(tmp_path: Path) -> None:
+    """With both VQ weights at 0 nothing of the VQ loss is left: the quantizer adds no weight of its own."""
+    m = _one_step(tmp_path, "ds_codec_vq", {"loss_weights": {"commitment": 0.0, "codebook": 0.0}})
+    assert m["commit_loss"] > 0 and m["vq_loss"] == 0.0
+    assert m["loss_g"] == pytest.approx(15.0 * m["loss_mel"] + m["loss_adv"] + m["loss_fm"], rel=1e-6)
+
+
+def test_the_former_model_keys_name_their_new_place() -> None:
+    for old, new in (("commitment_weight", "train.loss_weights.commitment"),
+                     ("codebook_weight", "train.loss_weights.codebook")):
+        with pytest.raises(ConfigError, match=f"model.overrides.{old}.*{new}"):
+            get_size("tiny", {old: 0.5})
+    # checkpoints written before the move carry the keys in their codec_config and still load
+    old_codec_config = {**get_size("tiny").to_dict(), "commitment_weight": 0.25, "codebook_weight": 1.0}
+    assert ModelSize.from_dict(old_codec_config) == get_size("tiny")
