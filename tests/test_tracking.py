@@ -138,20 +138,42 @@ def _history(cfg: dict, run_id: str) -> dict[str, list[tuple[int, float]]]:
     return {k: sorted((m.step, m.value) for m in client.get_metric_history(run_id, k)) for k in sorted(keys)}
 
 
-def _start_and_kill(cmd: list[str], out: Path, ready: str, env: dict) -> None:
-    """Start `cmd`, SIGKILL it as soon as `out/ready` exists; fail (not skip) if it finished first."""
+# `dscodec train` that stops for good once `after_step` training steps are done (logged and
+# checkpointed as configured) and says so in <out>/hanging: the kill then lands at the same step on
+# any machine, however fast, instead of racing the job to its end.
+HANGING_TRAIN = """
+import sys, time
+from dscodec.train import loop
+train_step = loop.Trainer.train_step
+def hang_then_step(self, wav):
+    if self.step == {after_step}:
+        (self.out_dir / "hanging").touch()
+        time.sleep(600)
+    return train_step(self, wav)
+loop.Trainer.train_step = hang_then_step
+from dscodec.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _start_and_kill(cmd: list[str], out: Path, after_step: int, env: dict) -> None:
+    """Run `cmd` (a `dscodec train` command line) until it hangs after step `after_step`, then SIGKILL it."""
     import signal
     import time
 
+    cmd = [PY, "-c", HANGING_TRAIN.format(after_step=after_step), *cmd[cmd.index("train"):]]
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 280
-    while not (out / ready).exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    if (out / "ckpt.pt").exists() or not (out / ready).exists():
-        pytest.fail(f"the kill did not land where this test needs it (after {ready}, before the end): "
-                    f"returncode {proc.returncode}; give the job more steps")
+    try:
+        while not (out / "hanging").exists():
+            assert proc.poll() is None, f"the job ended (returncode {proc.returncode}) before step {after_step}"
+            assert time.time() < deadline, f"the job did not reach step {after_step} in 280 s"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL and not (out / "ckpt.pt").exists()
+    (out / "hanging").unlink()
 
 
 def _kill_resume_and_compare(tmp_path: Path, stage: int, extra: list[str]) -> None:
@@ -178,9 +200,10 @@ def _kill_resume_and_compare(tmp_path: Path, stage: int, extra: list[str]) -> No
     assert straight.returncode == 0, straight.stderr
 
     out = tmp_path / "killed"
-    _start_and_kill(cmd(config, out), out, "last.pt", env)
+    # killed after step 3: last.pt holds step 2, and step 3 was logged past it (not to be logged again)
+    _start_and_kill(cmd(config, out), out, 3, env)
     first = load_checkpoint(out / "last.pt")
-    assert first["step"] in (2, 4, 6)
+    assert first["step"] == 2
     again = subprocess.run(cmd(config, out), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert f"resuming ds_codec_vq stage {stage} from step {first['step']}" in again.stdout + again.stderr
@@ -224,7 +247,7 @@ def test_a_run_killed_before_its_first_checkpoint_is_closed_not_left_running(tmp
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = tmp_path / "run"
     cmd = _train_cmd(config, "ds_codec_vq", out, manifest)
-    _start_and_kill(cmd, out, "mlflow_run.json", env)
+    _start_and_kill(cmd, out, 3, env)
     assert not (out / "last.pt").exists()
     (killed,) = _runs(cfg)
     assert killed.info.status == "RUNNING"  # what a kill leaves behind
