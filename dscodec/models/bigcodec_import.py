@@ -161,7 +161,7 @@ def convert_state(blob: Any, size: ModelSize) -> CodecModel:
         raise BigCodecImportError(
             f"model size {size.name!r} has plain activations, but BigCodec's are anti-aliased, so its weights would "
             "compute another function; set `model.overrides.anti_aliased_activations: true` (the `paper` default)")
-    model = CodecModel(size, "vq", "mirror")
+    model = CodecModel(size, quantizer="vq", decoder="mirror")
     links, filters = tensor_links(model)
     used: set[tuple[str, str]] = set()
     new_state: dict[str, torch.Tensor] = {}

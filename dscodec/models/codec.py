@@ -101,7 +101,8 @@ class CodecModel(nn.Module):
         if self.decoder_kind == "transformer":
             raise ConfigError("model already has the non-mirrored (transformer) decoder")
         param = next(self.parameters())
-        new = CodecModel(self.size, self.quantizer_kind, "transformer").to(device=param.device, dtype=param.dtype)
+        new = CodecModel(self.size, quantizer=self.quantizer_kind, decoder="transformer")
+        new = new.to(device=param.device, dtype=param.dtype)
         result = new.load_state_dict(self.state_dict(), strict=False)
         unexpected = list(result.unexpected_keys)
         missing = [k for k in result.missing_keys if not k.startswith("decoder.transformer.")]
@@ -117,7 +118,7 @@ class CodecModel(nn.Module):
     def from_codec_config(cls, config: Mapping[str, Any]) -> "CodecModel":
         try:
             size = ModelSize.from_dict(config["size"])
-            return cls(size, config["quantizer"], config["decoder"])
+            return cls(size, quantizer=config["quantizer"], decoder=config["decoder"])
         except KeyError as err:
             raise ConfigError(f"codec_config lacks key {err}") from err
 

@@ -82,7 +82,7 @@ def build_stage1(config: Mapping[str, Any], system: str) -> StageSetup:
     size = get_size(config["model"]["size"], config["model"].get("overrides"))
     decoder = "mirror" if sys_cfg["stage1"] == "mirror" else "transformer"
     torch.manual_seed(stage_seed(config, 1))
-    codec = CodecModel(size, sys_cfg["quantizer"], decoder)
+    codec = CodecModel(size, quantizer=sys_cfg["quantizer"], decoder=decoder)
     return StageSetup(codec, Discriminators(size))
 
 
