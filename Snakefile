@@ -15,7 +15,7 @@ min_version("8.0")
 configfile: "configs/default.yaml"
 
 
-# Fails at once, naming the misspelled or mistyped key (workflow/schemas/config.schema.yaml).
+# Fails at once, naming the misspelled or mistyped key (dscodec/resources/config.schema.yaml).
 validate(config, source="snakemake config")
 
 R = config["results_dir"]

@@ -1,0 +1,63 @@
+"""The config's default and schema are package data (issue 13 item 3): an installed wheel validates
+a config without the repository, and the reader-facing configs/default.yaml cannot drift from the
+packaged source. No network, no build: importlib.resources and pyproject.toml say what ships."""
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from dscodec.config import (
+    DEFAULT_CONFIG_RESOURCE,
+    SCHEMA_RESOURCE,
+    default_config,
+    load_config,
+    load_schema,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_schema_and_default_are_read_through_importlib_resources() -> None:
+    files = resources.files("dscodec.resources")
+    for name in (SCHEMA_RESOURCE, DEFAULT_CONFIG_RESOURCE):
+        assert files.joinpath(name).is_file(), name
+        assert not (REPO / "dscodec" / "resources" / name).is_symlink(), f"{name} must be a real file in the wheel"
+    assert load_schema()["type"] == "object"
+    assert default_config()["systems"]
+
+
+def test_pyproject_ships_them_as_package_data() -> None:
+    """What setuptools puts in the wheel: every file config loading reads matches a package-data pattern."""
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = setuptools["package-data"]["dscodec"]
+    for name in (SCHEMA_RESOURCE, DEFAULT_CONFIG_RESOURCE):
+        assert any(fnmatch.fnmatch(f"resources/{name}", p) for p in patterns), (name, patterns)
+    assert (REPO / "dscodec" / "resources" / "__init__.py").is_file()
+    assert (REPO / "dscodec" / "report" / "__init__.py").is_file()
+
+
+def test_configs_default_is_the_packaged_default_byte_for_byte() -> None:
+    """Two files, one content: the packaged file is the source, configs/default.yaml its copy for readers."""
+    packaged = resources.files("dscodec.resources").joinpath(DEFAULT_CONFIG_RESOURCE).read_text(encoding="utf-8")
+    assert (REPO / "configs" / "default.yaml").read_text(encoding="utf-8") == packaged, (
+        "configs/default.yaml and dscodec/resources/default.yaml differ: edit both")
+
+
+def test_no_configfile_and_configs_default_load_the_same() -> None:
+    assert load_config() == load_config(None) == load_config(REPO / "configs" / "default.yaml")
+
+
+def test_configs_default_after_an_overlay_does_not_reset_it() -> None:
+    """configs/default.yaml is the default itself, skipped wherever it comes (as before it moved)."""
+    ci = load_config(REPO / "configs" / "ci.yaml")
+    assert load_config(REPO / "configs" / "ci.yaml", REPO / "configs" / "default.yaml") == ci
+
+
+def test_packaged_default_is_complete_for_the_schema() -> None:
+    """Every key the schema requires is in the default, so code never needs a fallback value."""
+    default = yaml.safe_load((REPO / "dscodec" / "resources" / DEFAULT_CONFIG_RESOURCE).read_text())
+    assert set(load_schema()["required"]) <= set(default)
