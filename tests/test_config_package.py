@@ -8,14 +8,17 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
+import pytest
 import yaml
 
 from dscodec.config import (
     DEFAULT_CONFIG_RESOURCE,
     SCHEMA_RESOURCE,
+    ConfigError,
     default_config,
     load_config,
     load_schema,
+    validate,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,3 +64,17 @@ def test_packaged_default_is_complete_for_the_schema() -> None:
     """Every key the schema requires is in the default, so code never needs a fallback value."""
     default = yaml.safe_load((REPO / "dscodec" / "resources" / DEFAULT_CONFIG_RESOURCE).read_text())
     assert set(load_schema()["required"]) <= set(default)
+
+
+@pytest.mark.parametrize("path", ["train.stage1.val_utterances", "train.stage2.val_utterances", "train.threads",
+                                  "evaluation.workers", "report.smooth_window", "report.listen_utterances"])
+def test_keys_read_without_a_fallback_in_code_are_required(path: str) -> None:
+    """Code reads these keys directly (no second default in code), so the schema must require them."""
+    cfg = default_config()
+    *parents, key = path.split(".")
+    section = cfg
+    for name in parents:
+        section = section[name]
+    del section[key]
+    with pytest.raises(ConfigError, match=key):
+        validate(cfg)

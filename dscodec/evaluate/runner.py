@@ -227,7 +227,7 @@ def evaluate(
         from dscodec.evaluate.metrics import build_metrics
 
         metrics = build_metrics(list(eval_cfg["metrics"]), eval_cfg)
-    workers = int(workers or eval_cfg.get("workers", 1))
+    workers = int(workers or eval_cfg["workers"])
     cache = (ReferenceCache(reference_cache_dir(cfg, testset)) if reference_cache is True
              else ReferenceCache(Path(reference_cache)) if reference_cache else None)
     rows, drawn = load_testset(manifest, eval_cfg.get("max_utterances"), subset_seed(cfg))

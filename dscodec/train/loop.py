@@ -111,11 +111,11 @@ class StageHParams:
         s = config["train"][f"stage{stage}"]
         return cls(
             steps=int(s["steps"]), batch_size=int(s["batch_size"]), lr=float(s["lr"]), lr_min=float(s["lr_min"]),
-            warmup_steps=int(s["warmup_steps"]), betas=tuple(s.get("betas", (0.8, 0.9))),  # type: ignore[arg-type]
-            weight_decay=float(s.get("weight_decay", 0.01)), grad_clip=s.get("grad_clip", 1.0),
+            warmup_steps=int(s["warmup_steps"]), betas=tuple(s["betas"]),  # type: ignore[arg-type]
+            weight_decay=float(s["weight_decay"]), grad_clip=s["grad_clip"],
             checkpoint_every=int(s["checkpoint_every"]), log_every=int(s["log_every"]),
-            val_every=int(s["val_every"]), val_utterances=int(s.get("val_utterances", 8)),
-            max_nonfinite_in_a_row=int(s.get("max_nonfinite_in_a_row", 20)),
+            val_every=int(s["val_every"]), val_utterances=int(s["val_utterances"]),
+            max_nonfinite_in_a_row=int(s["max_nonfinite_in_a_row"]),
             adversarial_start_step=int(s.get("adversarial_start_step", 0)),
         )
 
