@@ -10,7 +10,6 @@ Both files are package data: an installed wheel validates without the repository
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from importlib import resources
 from pathlib import Path
@@ -20,6 +19,7 @@ import jsonschema
 import yaml
 
 from dscodec.errors import ConfigError
+from dscodec.fileio import atomic_write_text, sha256_bytes
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent  # a git checkout in editable installs (tracking.git_commit); never read for config
@@ -176,7 +176,7 @@ def load_resolved(path: str | Path) -> dict[str, Any]:
 def config_hash(section: Any) -> str:
     """Stable short hash of a config section, used as a Snakemake rerun trigger."""
     blob = json.dumps(section, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return sha256_bytes(blob)[:16]
 
 
 def write_if_changed(config: Mapping[str, Any], path: str | Path) -> Path:
@@ -184,10 +184,7 @@ def write_if_changed(config: Mapping[str, Any], path: str | Path) -> Path:
     path = Path(path)
     text = yaml.safe_dump(dict(config), sort_keys=False)
     if not path.exists() or path.read_text() != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        atomic_write_text(path, text)
     return path
 
 
