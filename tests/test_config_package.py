@@ -66,8 +66,12 @@ def test_packaged_default_is_complete_for_the_schema() -> None:
     assert set(load_schema()["required"]) <= set(default)
 
 
-@pytest.mark.parametrize("path", ["train.stage1.val_utterances", "train.stage2.val_utterances", "train.threads",
-                                  "evaluation.workers", "report.smooth_window", "report.listen_utterances"])
+@pytest.mark.parametrize("path", [
+    "train.stage1.val_utterances", "train.stage2.val_utterances", "train.stage1.betas", "train.stage2.weight_decay",
+    "train.stage1.grad_clip", "train.stage2.max_nonfinite_in_a_row", "train.threads", "train.num_workers",
+    "train.gpus", "train.precision", "train.compile", "train.loss_reduction", "train.loss_weights.mel",
+    "evaluation.workers", "report.smooth_window", "report.listen_utterances", "data.ljspeech.eval_utterances",
+    "data.ljspeech.eval_seed", "seed", "device"])
 def test_keys_read_without_a_fallback_in_code_are_required(path: str) -> None:
     """Code reads these keys directly (no second default in code), so the schema must require them."""
     cfg = default_config()

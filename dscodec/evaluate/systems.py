@@ -60,7 +60,7 @@ class DSCodecReconstructor(Reconstructor):
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], system: str, stage: int) -> "DSCodecReconstructor":
         return cls(checkpoint_path(cfg, system, stage), system_label(cfg, system, stage),
-                   device=str(cfg.get("device", "auto")), name=f"{system}-stage{stage}")
+                   device=str(cfg["device"]), name=f"{system}-stage{stage}")
 
     # -- loading --------------------------------------------------------------------------
     def load(self) -> None:

@@ -210,15 +210,14 @@ class Trainer:
         if self.info.is_main:
             self._remove_stale_temporaries()
         train_cfg = config["train"]
-        weights = {"mel": 15.0, "adversarial": 1.0, "feature_matching": 1.0, "vq": 1.0}
-        weights.update(train_cfg.get("loss_weights") or {})
+        weights = dict(train_cfg["loss_weights"])
         self.weights = weights
         # how the raw losses reduce over mel scales / discriminators / feature maps (dscodec.losses):
         # "mean" [ours] keeps the CPU recipe's numbers, "bigcodec" sums as BigCodec does (paper.yaml)
-        self.loss_reduction: Reduction = train_cfg.get("loss_reduction", "mean")
+        self.loss_reduction: Reduction = train_cfg["loss_reduction"]
         if self.loss_reduction not in REDUCTIONS:
             raise ConfigError(f"`train.loss_reduction` must be one of {REDUCTIONS}, got {self.loss_reduction!r}")
-        self.bf16 = dist_utils.use_bf16(train_cfg.get("precision", "auto"), self.device)
+        self.bf16 = dist_utils.use_bf16(train_cfg["precision"], self.device)
 
         codec, disc = setup.codec.to(self.device), setup.discriminators.to(self.device)
         self.codec, self.disc = codec, disc
@@ -227,7 +226,7 @@ class Trainer:
         if self.segment < max(codec.size.stft_ffts):
             raise ConfigError(f"`train.segment_seconds` too short for the {max(codec.size.stft_ffts)}-point "
                               "MS-STFT discriminator")
-        compile_ = bool(train_cfg.get("compile", False))
+        compile_ = bool(train_cfg["compile"])
         self.codec_run = dist_utils.maybe_compile(dist_utils.wrap_ddp(codec, self.info), compile_)
         self.disc_run = dist_utils.maybe_compile(dist_utils.wrap_ddp(disc, self.info), compile_)
         self.mel_loss = MelReconstructionLoss(codec.sample_rate).to(self.device)
@@ -416,7 +415,7 @@ class Trainer:
     def _loader(self) -> DataLoader:
         sampler = StepBatchSampler(len(self.crops), self.hp.batch_size, int(self.config["seed"]), self.step,
                                    self.hp.steps, self.info.rank, self.info.world_size)
-        workers = int(self.config["train"].get("num_workers", 0))
+        workers = int(self.config["train"]["num_workers"])
         return DataLoader(
             StepCrops(self.crops), batch_sampler=sampler, num_workers=workers,
             pin_memory=self.device.type == "cuda", persistent_workers=False,
