@@ -4,7 +4,6 @@ packaged source. No network, no build: importlib.resources and pyproject.toml sa
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from importlib import resources
 from pathlib import Path
 
@@ -35,6 +34,7 @@ def test_schema_and_default_are_read_through_importlib_resources() -> None:
 
 def test_pyproject_ships_them_as_package_data() -> None:
     """What setuptools puts in the wheel: every file config loading reads matches a package-data pattern."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     patterns = setuptools["package-data"]["dscodec"]
     for name in (SCHEMA_RESOURCE, DEFAULT_CONFIG_RESOURCE):
