@@ -32,13 +32,21 @@ def test_schema_and_default_are_read_through_importlib_resources() -> None:
     assert default_config()["systems"]
 
 
-def test_pyproject_ships_them_as_package_data() -> None:
-    """What setuptools puts in the wheel: every file config loading reads matches a package-data pattern."""
+def test_they_are_declared_as_package_data() -> None:
+    """What setuptools puts in the wheel: each file config loading reads matches a package-data
+    pattern of pyproject.toml or an `include` line of MANIFEST.in (include-package-data is on)."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
-    patterns = setuptools["package-data"]["dscodec"]
+    assert setuptools.get("include-package-data", True)
+    patterns = [f"dscodec/{p}" for p in setuptools["package-data"]["dscodec"]]
+    manifest = REPO / "MANIFEST.in"
+    if manifest.is_file():
+        for line in manifest.read_text().splitlines():
+            words = line.split()
+            if words and words[0] == "include":
+                patterns += words[1:]
     for name in (SCHEMA_RESOURCE, DEFAULT_CONFIG_RESOURCE):
-        assert any(fnmatch.fnmatch(f"resources/{name}", p) for p in patterns), (name, patterns)
+        assert any(fnmatch.fnmatch(f"dscodec/resources/{name}", p) for p in patterns), (name, patterns)
     assert (REPO / "dscodec" / "resources" / "__init__.py").is_file()
     assert (REPO / "dscodec" / "report" / "__init__.py").is_file()
 
