@@ -7,16 +7,19 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-from dscodec.config import validate, write_if_changed, config_hash
+from dscodec.config import load_config, write_if_changed, config_hash
 
 min_version("8.0")
 
 
-configfile: "configs/default.yaml"
-
-
-# Fails at once, naming the misspelled or mistyped key (workflow/schemas/config.schema.yaml).
-validate(config, source="snakemake config")
+# One merge for the Snakefile and the CLI (dscodec.config.load_config): the packaged default
+# (dscodec/resources/default.yaml, found through the package, not the working directory), then each
+# --configfile in order, then --config. No `configfile:` directive: Snakemake's own merge would turn
+# an overlay's `systems: {name: null}` into a None system where load_config drops it.
+# Fails at once, naming the misspelled or mistyped key (dscodec/resources/config.schema.yaml).
+_resolved = load_config(*workflow.config_settings.configfiles, overrides=dict(workflow.config_settings.config))
+config.clear()
+config.update(_resolved)
 
 R = config["results_dir"]
 # One id for every job of this invocation, tagged on each MLflow run (tags.pipeline_run) so the UI

@@ -34,19 +34,20 @@ quantizer frozen in stage 2) share it. Version 1 files (the same layout without 
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import struct
 import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
 from dscodec.errors import BitstreamError
+from dscodec.fileio import sha256_chunks
 
 MAGIC = b"DSC\x00"
 VERSION = 2
@@ -98,12 +99,13 @@ def quantizer_fingerprint(quantizer: nn.Module) -> bytes:
     Parameters only: buffers such as code-usage statistics do not change what a token means.
     Converted to float32 on the CPU, so the same weights give the same fingerprint on any device.
     """
-    digest = hashlib.sha256()
-    for name, param in sorted(quantizer.named_parameters()):
-        values = param.detach().to("cpu", torch.float32).contiguous()
-        digest.update(f"{name}:{tuple(values.shape)};".encode())
-        digest.update(values.numpy().tobytes())
-    return digest.digest()[:FINGERPRINT_BYTES]
+    def parts() -> Iterator[bytes]:
+        for name, param in sorted(quantizer.named_parameters()):
+            values = param.detach().to("cpu", torch.float32).contiguous()
+            yield f"{name}:{tuple(values.shape)};".encode()
+            yield values.numpy().tobytes()
+
+    return bytes.fromhex(sha256_chunks(parts()))[:FINGERPRINT_BYTES]
 
 
 def check_identity(stream: Bitstream, quantizer: str, fingerprint: bytes, source: str = "bitstream") -> None:

@@ -1,15 +1,17 @@
-"""Configuration: YAML overlays merged onto configs/default.yaml, validated by one JSON schema.
+"""Configuration: YAML overlays merged onto the packaged default config, validated by one JSON schema.
 
-Why overlays: configs/default.yaml is the single complete description of a run, so
-ci.yaml and paper.yaml only state what differs, and a reader sees every difference at a
-glance. The same schema validates the config in the Snakefile and in every CLI command,
-so a misspelled key fails at once, naming the key, wherever the run starts.
+Why overlays: the default config (dscodec/resources/default.yaml, shown to readers as
+configs/default.yaml) is the single complete description of a run, so ci.yaml and paper.yaml
+only state what differs, and a reader sees every difference at a glance. The same schema and
+the same merge (`load_config`) serve the Snakefile and every CLI command, so a misspelled key
+fails at once, naming the key, and an overlay means the same thing wherever the run starts.
+Both files are package data: an installed wheel validates without the repository.
 """
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,11 +19,19 @@ import jsonschema
 import yaml
 
 from dscodec.errors import ConfigError
+from dscodec.fileio import atomic_write_text, sha256_bytes
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-SCHEMA_PATH = PACKAGE_DIR / "resources" / "config.schema.yaml"
-REPO_ROOT = PACKAGE_DIR.parent
-DEFAULT_CONFIG_PATH = REPO_ROOT / "configs" / "default.yaml"
+REPO_ROOT = PACKAGE_DIR.parent  # a git checkout in editable installs (tracking.git_commit); never read for config
+# Package data (pyproject.toml [tool.setuptools.package-data]), so a non-editable install has them too.
+SCHEMA_RESOURCE = "config.schema.yaml"
+DEFAULT_CONFIG_RESOURCE = "default.yaml"
+DEFAULT_CONFIG_SOURCE = "dscodec/resources/default.yaml"  # how error messages name the packaged default
+
+
+def resource_text(name: str) -> str:
+    """Text of a file in dscodec/resources, read through importlib.resources (works from a wheel or zip)."""
+    return resources.files("dscodec.resources").joinpath(name).read_text(encoding="utf-8")
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
@@ -45,17 +55,27 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    return parse_yaml(path.read_text(), str(path))
+
+
+def parse_yaml(text: str, source: str) -> dict[str, Any]:
+    """A config's YAML text as a mapping; ConfigError naming `source` otherwise."""
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        raise ConfigError(f"{source}: not valid YAML: {err}") from err
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a config must be a mapping at the top level")
+        raise ConfigError(f"{source}: a config must be a mapping at the top level")
     return data
 
 
 def load_schema() -> dict[str, Any]:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    return yaml.safe_load(resource_text(SCHEMA_RESOURCE))
+
+
+def default_config() -> dict[str, Any]:
+    """The packaged default config: the one set of defaults (code reads keys, it does not default them)."""
+    return parse_yaml(resource_text(DEFAULT_CONFIG_RESOURCE), DEFAULT_CONFIG_SOURCE)
 
 
 def validate(config: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
@@ -124,12 +144,21 @@ def _check_bigcodec_init(config: Mapping[str, Any], source: str) -> None:
                               "or set `model.overrides.anti_aliased_activations: true`")
 
 
-def load_config(*paths: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Load configs/default.yaml, merge each overlay in order, then `overrides`, and validate."""
-    config = read_yaml(DEFAULT_CONFIG_PATH)
-    sources = [str(DEFAULT_CONFIG_PATH)]
+def load_config(*paths: str | Path | None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Load the packaged default, merge each overlay in order, then `overrides`, and validate.
+
+    A None path is no overlay (`load_config(args.config)` with no --config gives the default).
+
+    The Snakefile calls this too (with --configfile and --config), so `name: null` drops a
+    system the same way in both. An overlay that is the default itself (configs/default.yaml,
+    a byte-identical copy) is skipped wherever it comes in the list, so it never resets an
+    earlier overlay.
+    """
+    default_text = resource_text(DEFAULT_CONFIG_RESOURCE)
+    config = parse_yaml(default_text, DEFAULT_CONFIG_SOURCE)
+    sources = [DEFAULT_CONFIG_SOURCE]
     for path in paths:
-        if Path(path).resolve() == DEFAULT_CONFIG_PATH.resolve():
+        if path is None or (Path(path).is_file() and Path(path).read_text() == default_text):
             continue
         config = deep_merge(config, read_yaml(path))
         sources.append(str(path))
@@ -147,7 +176,7 @@ def load_resolved(path: str | Path) -> dict[str, Any]:
 def config_hash(section: Any) -> str:
     """Stable short hash of a config section, used as a Snakemake rerun trigger."""
     blob = json.dumps(section, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return sha256_bytes(blob)[:16]
 
 
 def write_if_changed(config: Mapping[str, Any], path: str | Path) -> Path:
@@ -155,10 +184,7 @@ def write_if_changed(config: Mapping[str, Any], path: str | Path) -> Path:
     path = Path(path)
     text = yaml.safe_dump(dict(config), sort_keys=False)
     if not path.exists() or path.read_text() != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        atomic_write_text(path, text)
     return path
 
 

@@ -117,9 +117,7 @@ class VQLossWeights:
 
     @classmethod
     def from_loss_weights(cls, weights: Mapping[str, float]) -> "VQLossWeights":
-        default = cls()
-        return cls(commitment=float(weights.get("commitment", default.commitment)),
-                   codebook=float(weights.get("codebook", default.codebook)))
+        return cls(commitment=float(weights["commitment"]), codebook=float(weights["codebook"]))
 
     def __call__(self, commit_loss: torch.Tensor, codebook_loss: torch.Tensor) -> torch.Tensor:
         """Weighted VQ loss (scalar) from raw per-codebook losses (shape [] for VQ, [G] for PQ):

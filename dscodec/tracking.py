@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import urlparse
 
 from dscodec.config import REPO_ROOT, use_tracking_uri
+from dscodec.fileio import atomic_write_json
 
 T = TypeVar("T")
 
@@ -314,11 +315,7 @@ def read_run_record(folder: str | Path) -> str | None:
 
 
 def write_run_record(folder: str | Path, run_id: str) -> None:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{RUN_RECORD}.tmp"
-    tmp.write_text(json.dumps({"run_id": run_id}) + "\n")
-    os.replace(tmp, folder / RUN_RECORD)
+    atomic_write_json(Path(folder) / RUN_RECORD, {"run_id": run_id})
 
 
 def close_dangling_run(run_id: str, replaced_by: str | None = None) -> bool:

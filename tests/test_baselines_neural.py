@@ -30,6 +30,7 @@ from dscodec.evaluate.baselines.dac import DACBaseline, build_dac
 from dscodec.evaluate.baselines.ports.dac_model import DAC_16KHZ_KWARGS
 from dscodec.evaluate.baselines.wavtokenizer import WavTokenizerBaseline
 from dscodec.evaluate.baselines.ports.wavtokenizer_model import WAVTOKENIZER_75_KWARGS, WavTokenizer
+from dscodec.fileio import sha256_file
 
 SR = 16000
 
@@ -207,7 +208,7 @@ def test_dac_download_goes_to_cache_with_pinned_hash(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
     # our stand-in file cannot match the release's digest, so trust it through the documented override
-    digest = official_weights.sha256_of(dac_release[0])
+    digest = sha256_file(dac_release[0])
     codec = DACBaseline("dac_1cb", {"n_codebooks": 1, "sha256": digest}, tmp_path / "cache")
     codec.load()
     target = tmp_path / "cache" / dac_mod.RELEASE.filename

@@ -109,7 +109,8 @@ def test_configs_choose_their_reduction() -> None:
     assert load_config(repo / "configs" / "default.yaml")["train"]["loss_reduction"] == "mean"
     paper = load_config(repo / "configs" / "paper.yaml")["train"]
     assert paper["loss_reduction"] == "bigcodec"
-    assert paper["loss_weights"] == {"mel": 15.0, "adversarial": 1.0, "feature_matching": 1.0, "vq": 1.0}
+    assert paper["loss_weights"] == {"mel": 15.0, "adversarial": 1.0, "feature_matching": 1.0, "vq": 1.0,
+                                     "commitment": 0.25, "codebook": 1.0}
 
 
 def test_mean_leaves_the_resume_fingerprint_unchanged() -> None:

@@ -54,6 +54,21 @@ def test_misspelled_model_override_fails_the_dry_run(tmp_path: Path) -> None:
     assert "model.overrides.codebok_size" in out and "codebook_size" in out
 
 
+def test_a_null_system_in_an_overlay_is_dropped_by_load_config_and_the_dry_run_alike(tmp_path: Path) -> None:
+    """One merge path (issue 13 item 2): `systems: {name: null}` drops the system in the CLI's
+    load_config and in the Snakefile. The dry run runs outside the checkout, so the default config
+    must come from the package, not from configs/ under the working directory."""
+    from dscodec.config import load_config
+
+    overlay = tmp_path / "drop.yaml"
+    overlay.write_text(f"results_dir: {tmp_path / 'r'}\nsystems:\n  apcodec_plus_pq: null\n")
+    systems = load_config(overlay)["systems"]
+    assert "apcodec_plus_pq" not in systems and "ds_codec_vq" in systems
+    proc = snakemake("-n", "reproduce_tables", "--configfile", str(overlay), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "system=ds_codec_vq" in proc.stdout and "apcodec_plus_pq" not in proc.stdout + proc.stderr
+
+
 def test_an_ablation_target_runs_only_what_it_needs(tmp_path: Path) -> None:
     proc = snakemake("-n", "ablation_vq_vs_pq", "--configfile", str(REPO / "configs/ci.yaml"),
                      "--config", f"results_dir={tmp_path / 'r'}", f"reports_dir={tmp_path / 'rep'}")

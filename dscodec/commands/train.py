@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     if not Path(dev_manifest).is_file():
         dev_manifest = None
 
-    torch.set_num_threads(int(config["train"].get("threads", 1)))
-    info = dist_utils.setup(config.get("device", "auto"))
+    torch.set_num_threads(int(config["train"]["threads"]))
+    info = dist_utils.setup(config["device"])
     try:
         # rank 0 speaks for the job; a second job's rank 0 stops here, before touching the folder
         lock = folder_lock(out, warn=_warn) if info.is_main else contextlib.nullcontext()

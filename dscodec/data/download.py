@@ -8,7 +8,6 @@ rerun fetches a clean copy instead of extracting a broken archive.
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import tarfile
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from dscodec.errors import DataError
+from dscodec.fileio import sha256_file
 from dscodec.progress import Progress
 
 OPENSLR_12 = "https://www.openslr.org/resources/12"
@@ -55,16 +55,6 @@ LJSPEECH = Archive(
     "LJSpeech-1.1",
 )
 
-_CHUNK = 1 << 20
-
-
-def sha256sum(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def _expected_total(resp, have: int) -> int | None:  # noqa: ANN001 (http response)
     """Full size of the file from Content-Range (206) or Content-Length (200), if the server says."""
@@ -98,7 +88,7 @@ def download(url: str, dest: Path, sha256: str, timeout: float = 60.0,
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.is_file():
-        if sha256sum(dest) == sha256:
+        if sha256_file(dest) == sha256:
             return dest
         log(f"{dest}: checksum differs from the published one; downloading again")
         dest.unlink()
@@ -126,7 +116,7 @@ def download(url: str, dest: Path, sha256: str, timeout: float = 60.0,
             raise DataError(f"download of {url} failed: HTTP {err.code} {err.reason}") from err
     except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as err:
         raise DataError(f"download of {url} failed ({err}); {part} is kept, rerun to resume") from err
-    got = sha256sum(part)
+    got = sha256_file(part)
     if got != sha256:
         part.unlink()
         raise DataError(

@@ -7,12 +7,12 @@ the fly, so the manifest describes the corpus exactly as it lies on disk.
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from dscodec.errors import DataError
+from dscodec.fileio import atomic_write_text
 
 COLUMNS = ["id", "path", "sample_rate", "frames", "speaker", "chapter", "text"]
 _DTYPES = {"id": str, "path": str, "sample_rate": "int64", "frames": "int64", "speaker": str, "chapter": str, "text": str}
@@ -43,9 +43,5 @@ def write_manifest(df: pd.DataFrame, path: str | Path) -> Path:
     out = df[COLUMNS].copy()
     for col in ("id", "path", "speaker", "chapter", "text"):
         out[col] = out[col].astype(str).str.replace(r"[\t\r\n]+", " ", regex=True)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    out.to_csv(tmp, sep="\t", index=False, quoting=csv.QUOTE_NONE, escapechar=None, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    text = out.to_csv(None, sep="\t", index=False, quoting=csv.QUOTE_NONE, escapechar=None)
+    return atomic_write_text(path, text)

@@ -148,7 +148,7 @@ def _ljspeech(cfg: Mapping[str, Any], root: Path, workers: int) -> tuple[list[Sp
     candidates, bad = ljspeech.read_corpus(directory)
     res_all = build_split("all", candidates, bad, workers=workers)
     section = cfg["data"]["ljspeech"]
-    wanted, seed = int(section.get("eval_utterances", 2000)), int(section.get("eval_seed", 0))
+    wanted, seed = int(section["eval_utterances"]), int(section["eval_seed"])
     eval_df = ljspeech.draw_eval(res_all.manifest, wanted, seed)
     seconds = float((eval_df["frames"] / eval_df["sample_rate"]).sum()) if len(eval_df) else 0.0
     eval_summary = {"manifest": "eval.tsv", "utterances": len(eval_df), "requested": wanted, "seed": seed,

@@ -7,7 +7,6 @@ written, so the user can read which files were wrong.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import pandas as pd
 from dscodec.data.manifest import COLUMNS
 from dscodec.data.audio_check import Probe, probe_files
 from dscodec.errors import DataError
+from dscodec.fileio import atomic_write_json
 
 
 @dataclass
@@ -105,8 +105,4 @@ def write_report(path: Path, header: dict[str, Any], results: list[SplitResult],
     report.update(extra)
     report["bad_files"] = [dict(split=r.name, path=b.path, reason=b.reason) for r in results for b in r.bad]
     report["fixed_files"] = [dict(split=r.name, path=p, fixes=f) for r in results for p, f in r.fixed]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write_json(path, report, indent=2)

@@ -69,7 +69,7 @@ def expected_utterances(cfg: Mapping[str, Any], testset: str, manifest_rows: int
     full = manifest_rows
     if full is None:
         full = (TESTSET_SIZES.get(testset, 0) if testset != "ljspeech_eval"
-                else int(cfg["data"]["ljspeech"].get("eval_utterances") or 13100))
+                else int(cfg["data"]["ljspeech"]["eval_utterances"]))
     return min(int(cap), int(full)) if cap and full else int(cap or full)
 
 

@@ -12,12 +12,12 @@ are written.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any, Mapping
+
+from dscodec.fileio import atomic_write_json, sha256_file
 
 KEY_FILE = "key.json"
 VERSION = 1
@@ -26,24 +26,12 @@ VERSION = 1
 def file_digest(path: str | Path) -> str | None:
     """sha256 of a file (a checkpoint, a manifest); None when it does not exist."""
     path = Path(path)
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path) if path.is_file() else None
 
 
 def _plain(value: Any) -> Any:
     """numpy scalars as Python numbers (exact: a float64 round-trips through JSON), else text."""
     return value.item() if hasattr(value, "item") else str(value)
-
-
-def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, default=_plain))
-    tmp.replace(path)
 
 
 class PartialScores:
@@ -78,11 +66,11 @@ class PartialScores:
                 if path.name not in keep:
                     path.unlink()
         self.folder.mkdir(parents=True, exist_ok=True)
-        _write_json_atomic(self.folder / KEY_FILE, self.key)
+        atomic_write_json(self.folder / KEY_FILE, self.key, newline=False, default=_plain)
         return records
 
     def save(self, chunk: int, record: Mapping[str, Any]) -> None:
-        _write_json_atomic(self._chunk_path(chunk), record)
+        atomic_write_json(self._chunk_path(chunk), record, newline=False, default=_plain)
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -24,19 +24,17 @@ run first: any job computes what is missing and the others reuse it.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
 from dscodec.evaluate.metrics.base import Metric
+from dscodec.fileio import atomic_write, sha256_bytes, sha256_chunks
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +49,12 @@ def metric_key(metric: Metric) -> str:
         model = f"unknown ({type(err).__name__})"
     text = json.dumps({"format": FORMAT, "name": metric.name, "version": str(metric.version), "model": model},
                       sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return sha256_bytes(text.encode())[:16]
 
 
 def audio_digest(ref: np.ndarray) -> str:
     """SHA-256 of the reference samples exactly as scored (float32, C order)."""
-    return hashlib.sha256(np.ascontiguousarray(ref, dtype=np.float32).tobytes()).hexdigest()
+    return sha256_bytes(np.ascontiguousarray(ref, dtype=np.float32).tobytes())
 
 
 def _safe(text: str) -> str:
@@ -85,12 +83,13 @@ def _unpack(arrays: Mapping[str, np.ndarray], mapping: bool) -> Any:
 
 
 def _checksum(arrays: Mapping[str, np.ndarray]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(arrays):
-        arr = np.ascontiguousarray(arrays[name])
-        digest.update(name.encode() + b"\0" + str(arr.dtype).encode() + b"\0" + repr(arr.shape).encode())
-        digest.update(arr.tobytes())
-    return digest.hexdigest()
+    def parts() -> Iterator[bytes]:
+        for name in sorted(arrays):
+            arr = np.ascontiguousarray(arrays[name])
+            yield name.encode() + b"\0" + str(arr.dtype).encode() + b"\0" + repr(arr.shape).encode()
+            yield arr.tobytes()
+
+    return sha256_chunks(parts())
 
 
 @dataclass(frozen=True)
@@ -122,15 +121,10 @@ class ReferenceCache:
         arrays = _pack(features)
         meta = {"key": key, "audio_sha256": digest, "checksum": _checksum(arrays),
                 "mapping": isinstance(features, Mapping)}
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
-                np.savez(fh, __meta__=np.asarray(json.dumps(meta)), **arrays)
-            os.replace(tmp, path)
+            atomic_write(path, lambda fh: np.savez(fh, __meta__=np.asarray(json.dumps(meta)), **arrays))
         except OSError as err:
             log.warning("reference cache: cannot write %s (%s)", path, err)
-            tmp.unlink(missing_ok=True)
 
     def features(self, metric: Metric, utterance: str, ref: np.ndarray, key: str | None = None
                  ) -> tuple[Any, bool]:

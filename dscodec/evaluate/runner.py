@@ -21,7 +21,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import json
-import os
 import shutil
 import sys
 import time
@@ -38,6 +37,7 @@ from dscodec.evaluate.align import MAX_SHIFT, Aligner, make_aligner
 from dscodec.evaluate.baselines.base import SAMPLE_RATE, BaselineUnavailable, Reconstructor
 from dscodec.evaluate.metrics.base import Metric
 from dscodec.evaluate.partial import PartialScores, file_digest
+from dscodec.fileio import atomic_write, atomic_write_text
 from dscodec.evaluate.provenance import provenance
 from dscodec.progress import Progress
 from dscodec.evaluate.reference_cache import ReferenceCache
@@ -103,16 +103,10 @@ class _Tally:
         return len(record["rows"])
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    write(tmp)
-    tmp.replace(path)
-
-
 def _write_outputs(out_dir: Path, scores: pd.DataFrame, summary: dict[str, Any]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out_dir / "scores.parquet", lambda p: scores.to_parquet(p, index=False))
-    _write_atomic(out_dir / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=2, default=str) + "\n"))
+    atomic_write(out_dir / "scores.parquet", lambda handle: scores.to_parquet(handle, index=False))
+    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
 
 
 def _empty_scores(columns: list[str]) -> pd.DataFrame:
@@ -227,7 +221,7 @@ def evaluate(
         from dscodec.evaluate.metrics import build_metrics
 
         metrics = build_metrics(list(eval_cfg["metrics"]), eval_cfg)
-    workers = int(workers or eval_cfg.get("workers", 1))
+    workers = int(workers or eval_cfg["workers"])
     cache = (ReferenceCache(reference_cache_dir(cfg, testset)) if reference_cache is True
              else ReferenceCache(Path(reference_cache)) if reference_cache else None)
     rows, drawn = load_testset(manifest, eval_cfg.get("max_utterances"), subset_seed(cfg))

@@ -17,6 +17,7 @@ from dscodec import bitstream
 from dscodec.config import results_path
 from dscodec.errors import ConfigError
 from dscodec.evaluate.baselines.base import SAMPLE_RATE, CodecInfo, Reconstructor
+from dscodec.fileio import read_checkpoint
 
 
 def checkpoint_path(cfg: Mapping[str, Any], system: str, stage: int) -> Path:
@@ -59,7 +60,7 @@ class DSCodecReconstructor(Reconstructor):
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], system: str, stage: int) -> "DSCodecReconstructor":
         return cls(checkpoint_path(cfg, system, stage), system_label(cfg, system, stage),
-                   device=str(cfg.get("device", "auto")), name=f"{system}-stage{stage}")
+                   device=str(cfg["device"]), name=f"{system}-stage{stage}")
 
     # -- loading --------------------------------------------------------------------------
     def load(self) -> None:
@@ -67,10 +68,7 @@ class DSCodecReconstructor(Reconstructor):
 
         self.codec = DSCodec.from_checkpoint(self.checkpoint, device=self.device)
         # Provenance only (step, system, stage): mmap keeps this cheap for large training checkpoints.
-        try:
-            raw = torch.load(self.checkpoint, map_location="cpu", weights_only=False, mmap=True)
-        except RuntimeError:  # legacy (non-zip) files cannot be memory-mapped
-            raw = torch.load(self.checkpoint, map_location="cpu", weights_only=False)
+        raw = read_checkpoint(self.checkpoint, "cpu", mmap=True)
         config = raw.get("config") or {}
         self.metadata = {
             "checkpoint": str(self.checkpoint),

@@ -41,4 +41,4 @@ def load_testset(path: str | Path, max_utterances: int | None, seed: int = 0) ->
 def subset_seed(cfg: Mapping[str, Any]) -> int:
     """`evaluation.subset_seed`, or the config's `seed` in a config written before that key existed."""
     value = cfg["evaluation"].get("subset_seed")
-    return int(cfg.get("seed", 0) if value is None else value)
+    return int(cfg["seed"] if value is None else value)

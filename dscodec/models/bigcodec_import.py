@@ -22,7 +22,6 @@ decoder + quantizer state}``.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import torch
 from torch import nn
 
 from dscodec.errors import DSCodecError
+from dscodec.fileio import read_checkpoint, sha256_file
 from dscodec.models.checkpoint import save_checkpoint_for_inference
 from dscodec.models.codec import CodecModel
 from dscodec.models.sizes import ModelSize
@@ -192,14 +192,6 @@ def convert_state(blob: Any, size: ModelSize) -> CodecModel:
     return model
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def import_bigcodec(source: str | Path, size: ModelSize, out: str | Path) -> Path:
     """Convert the BigCodec checkpoint `source` into a stage-1 checkpoint at `out` (written only on success).
 
@@ -211,7 +203,7 @@ def import_bigcodec(source: str | Path, size: ModelSize, out: str | Path) -> Pat
     if not source.is_file():
         raise BigCodecImportError(f"BigCodec checkpoint not found: {source}")
     try:
-        blob = torch.load(source, map_location="cpu", weights_only=True)
+        blob = read_checkpoint(source, "cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - truncated, foreign or object-holding files all end here
         raise BigCodecImportError(f"{source}: not a readable BigCodec checkpoint ({type(err).__name__}: "
                                   f"{str(err).splitlines()[0] if str(err) else ''})") from err
@@ -219,5 +211,5 @@ def import_bigcodec(source: str | Path, size: ModelSize, out: str | Path) -> Pat
         model = convert_state(blob, size)
     except BigCodecImportError as err:
         raise BigCodecImportError(f"{source}: {err}") from None
-    provenance = {"bigcodec": str(source.resolve()), "sha256": _sha256(source)}
+    provenance = {"bigcodec": str(source.resolve()), "sha256": sha256_file(source)}
     return save_checkpoint_for_inference(model, out, step=0, stage=1, init_from=provenance)

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from dscodec.errors import DSCodecError
+from dscodec.fileio import atomic_write, read_checkpoint
 from dscodec.models.codec import CodecModel
 
 CHECKPOINT_FORMAT = "dscodec-ckpt-v1"
@@ -19,14 +20,9 @@ CHECKPOINT_FORMAT = "dscodec-ckpt-v1"
 
 def save_checkpoint_for_inference(model: CodecModel, path: str | Path, **extra: Any) -> Path:
     """torch.save {"format", "codec_config", "codec", **extra}; parent folders are created."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": CHECKPOINT_FORMAT, "codec_config": model.codec_config(), "codec": model.state_dict()}
     payload.update(extra)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)  # never leave a half-written checkpoint behind
-    return path
+    return atomic_write(path, lambda handle: torch.save(payload, handle))  # never a half-written checkpoint
 
 
 def load_codec(path: str | Path, device: str | torch.device = "cpu") -> CodecModel:
@@ -36,7 +32,7 @@ def load_codec(path: str | Path, device: str | torch.device = "cpu") -> CodecMod
         raise DSCodecError(f"checkpoint not found: {path}")
     try:
         # full pickle: training checkpoints also hold RNG states; only load files you trust
-        ckpt = torch.load(path, map_location=device, weights_only=False)
+        ckpt = read_checkpoint(path, device)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means an unusable file
         raise DSCodecError(f"{path}: not a readable checkpoint ({err.__class__.__name__}: {err})") from err
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:

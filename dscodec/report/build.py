@@ -179,7 +179,7 @@ def build_figure2(cfg: Mapping[str, Any], out_dir: Path) -> list[Path]:
                         for s, v in zip(frame["step"], frame["value"])]
         panels.append((ylabel, series))
     paths = figures.line_panels(panels, "Stage-1 training: VQ loss and quantizer in/out MSE (cf. paper Fig. 2)",
-                                out_dir / "figures" / "figure2", smooth_window=cfg.get("report", {}).get("smooth_window", 1),
+                                out_dir / "figures" / "figure2", smooth_window=cfg["report"]["smooth_window"],
                                 log_y=(0, 1))
     csv = out_dir / "figures" / "figure2.csv"
     pd.DataFrame.from_records(records, columns=["system", "stage", "metric", "step", "value"]).to_csv(csv, index=False)
@@ -188,7 +188,7 @@ def build_figure2(cfg: Mapping[str, Any], out_dir: Path) -> list[Path]:
 
 def build_training_curves(cfg: Mapping[str, Any], out_dir: Path) -> list[Path]:
     paths: list[Path] = []
-    window = cfg.get("report", {}).get("smooth_window", 1)
+    window = cfg["report"]["smooth_window"]
     for stage in (1, 2):
         runs = [r for r in plan.all_runs(cfg) if r.stage == stage]
         panels = [(ylabel, {_run_label(cfg, r): _history(cfg, r, key) for r in runs})
@@ -205,7 +205,7 @@ def build_codebook_usage(cfg: Mapping[str, Any], out_dir: Path) -> list[Path]:
               for key, ylabel in (("perplexity", "codebook perplexity"), ("usage", "fraction of codes used"))]
     return figures.line_panels(panels, "Codebook usage during stage 1: VQ vs PQ",
                                out_dir / "figures" / "codebook_usage_vq_vs_pq",
-                               smooth_window=cfg.get("report", {}).get("smooth_window", 1))
+                               smooth_window=cfg["report"]["smooth_window"])
 
 
 def _family(cfg: Mapping[str, Any], result: EvalResult) -> str:
@@ -257,7 +257,7 @@ def build_listen(cfg: Mapping[str, Any], out_dir: Path) -> list[Path]:
     manifest = read_manifest(manifest_path)
     evaluated = [str(i) for i in (reference.scores["id"] if reference is not None and "id" in reference.scores
                                   else manifest["id"])]
-    count = int(cfg.get("report", {}).get("listen_utterances", 5))
+    count = int(cfg["report"]["listen_utterances"])
     ids = pick_utterances(evaluated, min(count, len(evaluated)), seed=int(cfg["seed"]))
     texts = dict(zip(manifest["id"].astype(str), manifest["text"].astype(str)))
     paths = dict(zip(manifest["id"].astype(str), manifest["path"].astype(str)))

@@ -195,7 +195,7 @@ def _grid(plt: Any, n: int, row_height: float) -> tuple[Any, list]:
 
 # ------------------------------------------------------------------------------- figures
 @_styled
-def line_panels(panels: Sequence[tuple[str, Series]], title: str, out_stem: Path, smooth_window: int = 1,
+def line_panels(panels: Sequence[tuple[str, Series]], title: str, out_stem: Path, smooth_window: int,
                 xlabel: str = "training step", log_y: Iterable[int] = ()) -> list[Path]:
     """One subplot per (y-label, {legend: history}), one legend for all; series without data are
     named in the legend as "(no data)"."""

@@ -12,10 +12,7 @@ previous checkpoint intact, never a half-written one. The temporary such a crash
 """
 from __future__ import annotations
 
-import os
 import random
-import re
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,6 +21,7 @@ import torch
 from torch import nn
 
 from dscodec.errors import TrainingError
+from dscodec.fileio import atomic_write, read_checkpoint, temp_pattern
 from dscodec.models.checkpoint import CHECKPOINT_FORMAT
 
 
@@ -49,34 +47,9 @@ def restore_rng(state: Mapping[str, Any]) -> None:
             torch.cuda.set_rng_state_all(states)
 
 
-# mkstemp's random part: 8 characters of [a-z0-9_] (CPython's tempfile._RandomNameSequence)
-_TEMP_RANDOM = r"[a-z0-9_]{8}"
-
-
-def _temp_prefix(name: str) -> str:
-    return f".{name}."
-
-
-def _temp_suffix() -> str:
-    return ".tmp"
-
-
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
-    """torch.save to a temporary sibling, fsync, then os.replace onto `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=_temp_suffix(), dir=path.parent)
-    try:
-        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+    """torch.save to a temporary sibling, fsync, then os.replace onto `path` (dscodec.fileio.atomic_write)."""
+    return atomic_write(path, lambda handle: torch.save(obj, handle), fsync=True)
 
 
 def remove_stale_temporaries(folder: str | Path, names: tuple[str, ...]) -> list[Path]:
@@ -89,19 +62,13 @@ def remove_stale_temporaries(folder: str | Path, names: tuple[str, ...]) -> list
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    patterns = [re.compile(re.escape(_temp_prefix(n)) + _TEMP_RANDOM + re.escape(_temp_suffix())) for n in names]
+    patterns = [temp_pattern(n) for n in names]
     removed = []
     for entry in folder.iterdir():
         if entry.is_file() and not entry.is_symlink() and any(p.fullmatch(entry.name) for p in patterns):
             entry.unlink(missing_ok=True)
             removed.append(entry)
     return sorted(removed)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -153,7 +120,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise TrainingError(f"checkpoint not found: {path}")
     try:
         # full pickle: RNG states are numpy/python objects; only load checkpoints you trust
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        ckpt = read_checkpoint(path, map_location)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means an unusable file
         raise TrainingError(f"{path}: not a readable checkpoint ({err.__class__.__name__}: {err})") from err
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:

@@ -113,11 +113,11 @@ class StageHParams:
         s = config["train"][f"stage{stage}"]
         return cls(
             steps=int(s["steps"]), batch_size=int(s["batch_size"]), lr=float(s["lr"]), lr_min=float(s["lr_min"]),
-            warmup_steps=int(s["warmup_steps"]), betas=tuple(s.get("betas", (0.8, 0.9))),  # type: ignore[arg-type]
-            weight_decay=float(s.get("weight_decay", 0.01)), grad_clip=s.get("grad_clip", 1.0),
+            warmup_steps=int(s["warmup_steps"]), betas=tuple(s["betas"]),  # type: ignore[arg-type]
+            weight_decay=float(s["weight_decay"]), grad_clip=s["grad_clip"],
             checkpoint_every=int(s["checkpoint_every"]), log_every=int(s["log_every"]),
-            val_every=int(s["val_every"]), val_utterances=int(s.get("val_utterances", 8)),
-            max_nonfinite_in_a_row=int(s.get("max_nonfinite_in_a_row", 20)),
+            val_every=int(s["val_every"]), val_utterances=int(s["val_utterances"]),
+            max_nonfinite_in_a_row=int(s["max_nonfinite_in_a_row"]),
             adversarial_start_step=int(s.get("adversarial_start_step", 0)),
         )
 
@@ -212,17 +212,16 @@ class Trainer:
         if self.info.is_main:
             self._remove_stale_temporaries()
         train_cfg = config["train"]
-        weights = {"mel": 15.0, "adversarial": 1.0, "feature_matching": 1.0, "vq": 1.0}
-        weights.update(train_cfg.get("loss_weights") or {})
+        weights = dict(train_cfg["loss_weights"])
         self.weights = weights
         # the VQ loss = commitment x 0.25 + codebook x 1.0 of the raw quantizer losses, then x `vq`
         self.vq_loss = VQLossWeights.from_loss_weights(weights)
         # how the raw losses reduce over mel scales / discriminators / feature maps (dscodec.losses):
         # "mean" [ours] keeps the CPU recipe's numbers, "bigcodec" sums as BigCodec does (paper.yaml)
-        self.loss_reduction: Reduction = train_cfg.get("loss_reduction", "mean")
+        self.loss_reduction: Reduction = train_cfg["loss_reduction"]
         if self.loss_reduction not in REDUCTIONS:
             raise ConfigError(f"`train.loss_reduction` must be one of {REDUCTIONS}, got {self.loss_reduction!r}")
-        self.bf16 = dist_utils.use_bf16(train_cfg.get("precision", "auto"), self.device)
+        self.bf16 = dist_utils.use_bf16(train_cfg["precision"], self.device)
 
         codec, disc = setup.codec.to(self.device), setup.discriminators.to(self.device)
         self.codec, self.disc = codec, disc
@@ -231,7 +230,7 @@ class Trainer:
         if self.segment < max(codec.size.stft_ffts):
             raise ConfigError(f"`train.segment_seconds` too short for the {max(codec.size.stft_ffts)}-point "
                               "MS-STFT discriminator")
-        compile_ = bool(train_cfg.get("compile", False))
+        compile_ = bool(train_cfg["compile"])
         self.codec_run = dist_utils.maybe_compile(dist_utils.wrap_ddp(codec, self.info), compile_)
         self.disc_run = dist_utils.maybe_compile(dist_utils.wrap_ddp(disc, self.info), compile_)
         self.mel_loss = MelReconstructionLoss(codec.sample_rate).to(self.device)
@@ -421,7 +420,7 @@ class Trainer:
     def _loader(self) -> DataLoader:
         sampler = StepBatchSampler(len(self.crops), self.hp.batch_size, int(self.config["seed"]), self.step,
                                    self.hp.steps, self.info.rank, self.info.world_size)
-        workers = int(self.config["train"].get("num_workers", 0))
+        workers = int(self.config["train"]["num_workers"])
         return DataLoader(
             StepCrops(self.crops), batch_sampler=sampler, num_workers=workers,
             pin_memory=self.device.type == "cuda", persistent_workers=False,

@@ -15,7 +15,7 @@ from dscodec.evaluate import cost as eval_cost
 EVAL = config["evaluation"]
 EVAL_TESTSETS = list(EVAL["testsets"])
 EVAL_BASELINES = list((EVAL.get("baselines") or {}).keys())
-EVAL_WORKERS = int(EVAL.get("workers", 1))
+EVAL_WORKERS = int(EVAL["workers"])
 EVAL_MANIFESTS = {"librispeech_test": f"{R}/data/librispeech/test.tsv", "ljspeech_eval": f"{R}/data/ljspeech/eval.tsv"}
 EVAL_MEM_MB = 3000 + 1500 * EVAL_WORKERS  # each scoring worker holds its own metric models
 # Only a DS-Codec job reconstructs on `device`; metrics and baselines run on the CPU. So a GPU (and,

@@ -15,7 +15,7 @@ SYSTEMS = config["systems"]
 # systems that train their own stage 1 (not `stage1_from`, not converted from BigCodec: bigcodec.smk)
 STAGE1_SYSTEMS = [name for name, spec in SYSTEMS.items()
                   if not spec.get("stage1_from") and not spec.get("init_from_bigcodec")]
-TRAIN_GPUS = int(TRAIN.get("gpus", 0))
+TRAIN_GPUS = int(TRAIN["gpus"])
 # Memory and wall-clock per job by model size; a cluster profile can override them (set-resources).
 TRAIN_MEM_MB = {"tiny": 2000, "small": 6000, "paper": 48000}.get(config["model"]["size"], 48000)
 TRAIN_RUNTIME_MIN = {"tiny": 30, "small": 240, "paper": 7 * 24 * 60}.get(config["model"]["size"], 7 * 24 * 60)

@@ -18,10 +18,7 @@ table counts every codebook's tokens: tokens/s = 75 x Nq (150 and 600).
 """
 from __future__ import annotations
 
-import hashlib
 import re
-import socket
-import urllib.parse
 import warnings
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,8 +26,11 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from dscodec.errors import AudioError, ConfigError
-from dscodec.evaluate.baselines.base import SAMPLE_RATE, BaselineUnavailable, CodecInfo, Reconstructor
+from dscodec.errors import ConfigError
+from dscodec.evaluate.baselines.base import SAMPLE_RATE, BaselineUnavailable, CodecInfo
+from dscodec.evaluate.baselines.official_weights import OfficialWeightsBaseline
+from dscodec.fileio import read_checkpoint, sha256_file
+from dscodec.netprobe import probe  # TCP probe with a timeout: torch.hub's downloader has none
 
 CHECKPOINT_NAME = "encodec_24khz-d7cc33bc.th"       # as in encodec.EncodecModel.encodec_model_24khz
 CHECKPOINT_URL = "https://dl.fbaipublicfiles.com/encodec/v0/" + CHECKPOINT_NAME  # encodec.model.ROOT_URL
@@ -38,7 +38,6 @@ NATIVE_RATE = 24000
 FRAME_RATE = 75                                     # 24000 Hz / hop 320 (strides 8*5*4*2)
 BITS_PER_CODEBOOK = 10                              # 1024 codes
 BANDWIDTHS = (1.5, 3.0, 6.0, 12.0, 24.0)            # the 24 kHz model's target bandwidths
-PROBE_TIMEOUT_S = 5.0
 _HASHED_NAME = re.compile(r"-([0-9a-f]{8,64})\.th$")
 
 
@@ -50,41 +49,28 @@ def sha256_prefix_of(path: Path) -> str | None:
 
 def verify_checksum(path: Path, prefix: str) -> None:
     """Raise BaselineUnavailable when the file's sha256 does not start with ``prefix``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    actual = digest.hexdigest()
+    actual = sha256_file(path)
     if not actual.startswith(prefix):
         raise BaselineUnavailable(
             f"{path}: sha256 {actual[:len(prefix)]}... does not match the expected {prefix} "
             "(corrupt or incomplete download; delete the file to fetch it again)")
 
 
-def probe(url: str, timeout: float = PROBE_TIMEOUT_S) -> None:
-    """Open and close a TCP connection to the URL's host; raises OSError when unreachable.
+class EncodecBaseline(OfficialWeightsBaseline):
+    """EnCodec 24 kHz (causal, mono); ``spec``: ``bandwidth`` (kbps), optional ``checkpoint``.
 
-    torch.hub's downloader has no timeout, so without this an offline machine could hang.
+    Same base as the DAC, BigCodec and WavTokenizer loaders (spec, cache folder, lazy load with
+    ``checkpoint_path`` as the loaded flag, checked input); only finding the file differs: the
+    official name carries its own sha256 prefix, and torch.hub's cache is searched too.
     """
-    parts = urllib.parse.urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    with socket.create_connection((parts.hostname or "", port), timeout=timeout):
-        pass
-
-
-class EncodecBaseline(Reconstructor):
-    """EnCodec 24 kHz (causal, mono); ``spec``: ``bandwidth`` (kbps), optional ``checkpoint``."""
 
     def __init__(self, name: str, spec: Mapping[str, Any], cache_dir: str | Path) -> None:
-        self.name = name
-        self.spec = dict(spec)
-        self.cache_dir = Path(cache_dir)
+        super().__init__(name, spec, cache_dir)
         bandwidth = self.spec.get("bandwidth")
         if isinstance(bandwidth, bool) or not isinstance(bandwidth, (int, float)) or float(bandwidth) not in BANDWIDTHS:
             raise ConfigError(f"evaluation.baselines.{name}.bandwidth: one of {BANDWIDTHS} (kbps), got {bandwidth!r}")
         self.bandwidth = float(bandwidth)
         self.n_codebooks = int(self.bandwidth * 1000 // (FRAME_RATE * BITS_PER_CODEBOOK))
-        self.checkpoint_path: Path | None = None  # the file actually loaded, for the report
         self.model: Any = None
 
     @property
@@ -133,7 +119,7 @@ class EncodecBaseline(Reconstructor):
             raise BaselineUnavailable(f"the `encodec` package is not installed ({err}); pip install encodec") from err
         path = self._find_weights()
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = read_checkpoint(path, "cpu", weights_only=True)
         except Exception as err:  # torch.load raises many types (pickle, zip, EOF) for a damaged file
             raise BaselineUnavailable(f"{path}: not a readable EnCodec checkpoint "
                                       f"({type(err).__name__}: {err})") from err
@@ -157,13 +143,7 @@ class EncodecBaseline(Reconstructor):
     def reconstruct(self, wav: np.ndarray) -> np.ndarray:
         import torchaudio.functional as AF
 
-        if self.model is None:
-            self.load()
-        x = torch.as_tensor(np.asarray(wav, dtype=np.float32))
-        if x.ndim != 1 or x.numel() == 0:
-            raise AudioError(f"{self.name}: expected a non-empty mono waveform [T], got shape {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
-            raise AudioError(f"{self.name}: waveform contains NaN or infinite samples")
+        x = self.loaded_and_checked(wav)
         x24 = AF.resample(x, SAMPLE_RATE, NATIVE_RATE)[None, None]
         frames = self.model.encode(x24)  # [(codes [1, Nq, frames], scale=None)]: one segment, no normalisation
         y24 = self.model.decode(frames)[0, 0, : x24.shape[-1]]

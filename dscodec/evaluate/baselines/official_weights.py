@@ -14,7 +14,6 @@ it), because full unpickling can run code.
 """
 from __future__ import annotations
 
-import hashlib
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,8 @@ from typing import Any, Iterable, Mapping
 import torch
 
 from dscodec.evaluate.baselines.base import BaselineUnavailable, Reconstructor, checked_waveform
-from dscodec.evaluate.baselines.encodec_codec import probe  # TCP probe with a timeout (no hanging offline)
+from dscodec.fileio import read_checkpoint, sha256_file
+from dscodec.netprobe import probe  # TCP probe with a timeout (no hanging offline)
 
 
 class OfficialWeightsBaseline(Reconstructor):
@@ -62,16 +62,8 @@ class Located:
     trusted: bool        # sha256 verified, or configured by the user
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check(path: Path, expected: str, source: str) -> None:
-    actual = sha256_of(path)
+    actual = sha256_file(path)
     if actual != expected.lower():
         raise BaselineUnavailable(
             f"{path}: sha256 {actual} does not match the expected {expected} ({source}); the file is corrupt, "
@@ -118,7 +110,7 @@ def load_file(located: Located, label: str) -> Any:
     """``torch.load`` on CPU, restricted unpickling first; clear BaselineUnavailable on a damaged file."""
     path = located.path
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return read_checkpoint(path, "cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         if not located.trusted:
             raise BaselineUnavailable(
@@ -127,7 +119,7 @@ def load_file(located: Located, label: str) -> Any:
     except Exception as err:  # zip/EOF/pickle errors of many types for a truncated or foreign file
         raise BaselineUnavailable(f"{path}: not a readable {label} checkpoint ({type(err).__name__}: {err})") from err
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return read_checkpoint(path, "cpu", weights_only=False)
     except Exception as err:
         raise BaselineUnavailable(f"{path}: not a readable {label} checkpoint ({type(err).__name__}: {err})") from err
 

@@ -9,11 +9,8 @@ after ``load()`` because the runner ships metrics to spawned worker processes.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import socket
 import sys
 from importlib import metadata
-from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -21,7 +18,6 @@ import numpy as np
 from dscodec.errors import DSCodecError
 from dscodec.evaluate.metrics.base import SAMPLE_RATE
 
-PROBE_TIMEOUT_S = 3.0
 
 
 class MetricInputError(DSCodecError, ValueError):
@@ -68,25 +64,6 @@ def package_version(name: str) -> str:
         return "unknown"
 
 
-def unreachable(host: str, port: int = 443, timeout: float = PROBE_TIMEOUT_S) -> str | None:
-    """None when a TCP connection to ``host:port`` opens within ``timeout`` s, else the reason.
-
-    The hub clients behind our model loaders retry for ~30 s (huggingface_hub) or have no
-    timeout at all (torch.hub's urlopen), so an offline machine is detected here first."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return None
-    except OSError as err:
-        return f"{host}:{port} unreachable ({err})"
-
-
-def sha256_prefix(path: Path, n: int = 12) -> str:
-    """First ``n`` hex digits of the file's SHA-256: weight provenance quoted in table footers."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:n]
 
 
 @contextlib.contextmanager

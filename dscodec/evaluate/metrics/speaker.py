@@ -39,8 +39,9 @@ import numpy as np
 
 from dscodec.errors import ConfigError
 from dscodec.evaluate.metrics._common import (MetricInputError, TransientState, check_pair, check_signal,
-                                              is_silent, package_version, unreachable)
+                                              is_silent, package_version)
 from dscodec.evaluate.metrics.base import SAMPLE_RATE, Metric, MetricUnavailable
+from dscodec.netprobe import unreachable
 
 log = logging.getLogger(__name__)
 

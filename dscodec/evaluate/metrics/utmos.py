@@ -29,8 +29,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from dscodec.evaluate.metrics._common import (MetricInputError, TransientState, check_signal, is_silent,
-                                              isolated_package, sha256_prefix, unreachable)
+                                              isolated_package)
 from dscodec.evaluate.metrics.base import SAMPLE_RATE, Metric, MetricUnavailable
+from dscodec.fileio import read_checkpoint, sha256_file
+from dscodec.netprobe import unreachable
 
 HUB_REPO = "tarepan/SpeechMOS"
 HUB_REF = "v1.2.0"
@@ -121,13 +123,13 @@ class Utmos(TransientState, Metric):
             try:
                 with isolated_package(CLASHING_PACKAGE):
                     model = torch.hub.load(str(checkout), ENTRY, source="local", pretrained=False)
-                state = torch.load(weights, map_location="cpu", weights_only=True)
+                state = read_checkpoint(weights, "cpu", weights_only=True)
                 model.load_state_dict(state)  # strict: a wrong file fails here, not with silent garbage
             except Exception as err:  # noqa: BLE001
                 raise MetricUnavailable(f"utmos22_strong not available: cannot load {ENTRY} from {checkout} with "
                                         f"{weights}: {type(err).__name__}: {err}") from err
             self.source = f"{HUB_REPO} code from {checkout}"
-        self.source += f", weights {weights.name} sha256:{sha256_prefix(weights)}" if weights.is_file() else ""
+        self.source += f", weights {weights.name} sha256:{sha256_file(weights)[:12]}" if weights.is_file() else ""
         self._model = model.eval()
 
     @property
