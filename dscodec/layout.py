@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 GROUND_TRUTH = "ground-truth"  # the entity folder of the references under R/eval/
+REFERENCE_FEATURES = "_reference"  # R/eval/_reference/<testset>: reference features shared by the jobs
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,11 @@ def manifest(cfg: Mapping[str, Any], name: str) -> str:
     """librispeech_test -> R/data/librispeech/test.tsv, ljspeech_eval -> R/data/ljspeech/eval.tsv."""
     entry = testset(name)
     return f"{_root(cfg)}/data/{entry.corpus}/{entry.manifest}"
+
+
+def training_manifest(cfg: Mapping[str, Any], split: str) -> str:
+    """R/data/librispeech/<split>.tsv: the train and dev manifests both training stages read."""
+    return f"{_root(cfg)}/data/librispeech/{split}.tsv"
 
 
 # ------------------------------------------------------------------------------- stage 1

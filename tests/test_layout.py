@@ -70,3 +70,19 @@ def test_a_registered_test_set_is_one_entry(monkeypatch: pytest.MonkeyPatch) -> 
     evals = plan.eval_inputs(cfg, "ablation_vq_vs_pq")
     assert evals and all(p.endswith("/fake_eval/summary.json") for p in evals)
     assert Path(evals[0]).parts[:2] == ("res", "eval")
+
+
+def test_the_evaluate_command_and_the_runner_accept_a_registered_test_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from dscodec.commands import evaluate as evaluate_command
+
+    monkeypatch.setitem(layout.TESTSETS, "fake_eval", layout.TestSet("fakecorpus", "eval.tsv"))
+    parser = argparse.ArgumentParser()
+    evaluate_command.add_arguments(parser)
+    args = parser.parse_args(["--config", "c.yaml", "--testset", "fake_eval", "--out", "o", "--ground-truth"])
+    assert args.testset == "fake_eval"
+    pytest.importorskip("pandas")
+    from dscodec.evaluate import testsets
+
+    assert testsets.manifest_path(_cfg("res"), "fake_eval") == Path("res/data/fakecorpus/eval.tsv")
