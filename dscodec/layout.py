@@ -95,6 +95,11 @@ def model_checkpoint(cfg: Mapping[str, Any], system: str, stage: int | str) -> s
     return f"{model_dir(cfg, system, stage)}/ckpt.pt"
 
 
+def train_summary(cfg: Mapping[str, Any], system: str, stage: int | str) -> str:
+    """R/models/<system>/stage<N>/train_summary.json: what the training job reports beside its checkpoint."""
+    return f"{model_dir(cfg, system, stage)}/train_summary.json"
+
+
 def bigcodec_checkpoint(cfg: Mapping[str, Any], system: str) -> str:
     """R/models/<system>/stage1-bigcodec/ckpt.pt: its own folder, so a trained stage 1 is never overwritten."""
     return f"{_root(cfg)}/models/{system}/stage1-bigcodec/ckpt.pt"
