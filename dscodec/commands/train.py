@@ -37,10 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from dscodec import layout
     from dscodec.config import load_resolved
     from dscodec.train import distributed as dist_utils
     from dscodec.train.folder_lock import folder_lock
-    from dscodec import layout
     from dscodec.train.stages import system_config
 
     config = load_resolved(args.config)
