@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import urlparse
 
+from dscodec import layout
 from dscodec.config import REPO_ROOT, use_tracking_uri
 from dscodec.fileio import atomic_write_json
 
@@ -347,7 +348,7 @@ def find_train_run(cfg: Mapping[str, Any], system: str, stage: int) -> str | Non
     so the evaluation run can link to it (tag train_run_id)."""
     import mlflow
 
-    source = (cfg["systems"].get(system, {}).get("stage1_from") or system) if stage == 1 else system
+    source = layout.stage1_source(cfg, system) if stage == 1 and system in cfg["systems"] else system
     experiment = mlflow.get_experiment_by_name(str(cfg["experiment"]))
     if experiment is None:
         return None

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 
+from dscodec.layout import TESTSETS
+
 HELP = "reconstruct and score one test set with a DS-Codec system, a baseline, or the references"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="resolved config (R/config.yaml)")
-    parser.add_argument("--testset", required=True, choices=("librispeech_test", "ljspeech_eval"))
+    parser.add_argument("--testset", required=True, choices=tuple(TESTSETS))
     parser.add_argument("--out", required=True, help="output folder, R/eval/<entity>/<testset>")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--system", help="a DS-Codec system named in the config's `systems` (needs --stage)")

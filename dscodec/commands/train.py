@@ -37,21 +37,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from dscodec.config import load_resolved, results_path
+    from dscodec import layout
+    from dscodec.config import load_resolved
     from dscodec.train import distributed as dist_utils
     from dscodec.train.folder_lock import folder_lock
-    from dscodec.train.stages import stage1_source, system_config
+    from dscodec.train.stages import system_config
 
     config = load_resolved(args.config)
     system_config(config, args.system)  # unknown system -> ConfigError
     out = Path(args.out)
     stage1_ckpt = None
     if args.stage == 2:
-        source = stage1_source(config, args.system)
-        folder = "stage1-bigcodec" if config["systems"][source].get("init_from_bigcodec") else "stage1"
-        stage1_ckpt = Path(args.stage1_ckpt or results_path(config, "models", source, folder, "ckpt.pt"))
-    train_manifest = args.train_manifest or results_path(config, "data", "librispeech", "train.tsv")
-    dev_manifest = args.dev_manifest or results_path(config, "data", "librispeech", "dev.tsv")
+        stage1_ckpt = Path(args.stage1_ckpt or layout.stage2_start(config, args.system))
+    train_manifest = args.train_manifest or Path(layout.training_manifest(config, "train"))
+    dev_manifest = args.dev_manifest or Path(layout.training_manifest(config, "dev"))
     if not Path(dev_manifest).is_file():
         dev_manifest = None
 

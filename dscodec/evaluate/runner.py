@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from dscodec.config import results_path
+from dscodec import layout
 from dscodec.errors import ConfigError, DSCodecError
 from dscodec.evaluate.align import MAX_SHIFT, Aligner, make_aligner
 from dscodec.evaluate.baselines.base import SAMPLE_RATE, BaselineUnavailable, Reconstructor
@@ -62,7 +62,7 @@ NOT_APPLICABLE_TO_REFERENCES = ("not applicable to the references: an intrusive 
 
 def reference_cache_dir(cfg: Mapping[str, Any], testset: str) -> Path:
     """Where the reference features of a test set are kept: R/eval/_reference/<testset>."""
-    return results_path(cfg, "eval", "_reference", testset)
+    return Path(layout.eval_dir(cfg, layout.REFERENCE_FEATURES, testset))
 
 
 class EvaluationError(DSCodecError):

@@ -13,8 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from dscodec import bitstream
-from dscodec.config import results_path
+from dscodec import bitstream, layout
 from dscodec.errors import ConfigError
 from dscodec.evaluate.baselines.base import SAMPLE_RATE, CodecInfo, Reconstructor
 from dscodec.fileio import read_checkpoint
@@ -27,8 +26,7 @@ def checkpoint_path(cfg: Mapping[str, Any], system: str, stage: int) -> Path:
         raise ConfigError(f"unknown system {system!r}; the config defines: {', '.join(systems)}")
     if stage not in (1, 2):
         raise ConfigError(f"stage must be 1 or 2, got {stage!r}")
-    source = (systems[system].get("stage1_from") or system) if stage == 1 else system
-    return results_path(cfg, "models", source, f"stage{stage}", "ckpt.pt")
+    return Path(layout.evaluated_checkpoint(cfg, system, stage))
 
 
 def system_label(cfg: Mapping[str, Any], system: str, stage: int) -> str:

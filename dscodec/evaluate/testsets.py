@@ -2,6 +2,7 @@
 
 Kept apart from the job (runner.py) because the report builder, the workflow and the
 reference-feature cache all need the same answer to "which utterances does this test set mean".
+The test sets themselves are registered in dscodec/layout.py (TESTSETS), with the other paths.
 """
 from __future__ import annotations
 
@@ -10,21 +11,14 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from dscodec.config import results_path
-from dscodec.errors import ConfigError
+from dscodec import layout
 
-# test set -> (corpus folder under R/data, manifest file)
-TESTSETS: dict[str, tuple[str, str]] = {
-    "librispeech_test": ("librispeech", "test.tsv"),
-    "ljspeech_eval": ("ljspeech", "eval.tsv"),
-}
+TESTSETS = layout.TESTSETS
 
 
 def manifest_path(cfg: Mapping[str, Any], testset: str) -> Path:
-    """librispeech_test -> R/data/librispeech/test.tsv, ljspeech_eval -> R/data/ljspeech/eval.tsv."""
-    if testset not in TESTSETS:
-        raise ConfigError(f"unknown test set {testset!r}; known: {', '.join(TESTSETS)}")
-    return results_path(cfg, "data", *TESTSETS[testset])
+    """librispeech_test -> R/data/librispeech/test.tsv (dscodec/layout.py; unknown: ConfigError)."""
+    return Path(layout.manifest(cfg, testset))
 
 
 def load_testset(path: str | Path, max_utterances: int | None, seed: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -12,7 +12,8 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from dscodec.config import config_hash, reports_path, results_path
+from dscodec import layout
+from dscodec.config import config_hash, reports_path
 from dscodec.report import figures, plan
 from dscodec.report.collect import EvalResult, load_result, metric_models
 from dscodec.report.paper_values import paper_value
@@ -105,8 +106,7 @@ def _training_line(cfg: Mapping[str, Any]) -> str:
 
 
 def build_table(cfg: Mapping[str, Any], spec: plan.TableSpec, out_dir: Path) -> list[Path]:
-    eval_root = results_path(cfg, "eval")
-    results = [load_result(eval_root, e, spec.testset) for e in spec.entities]
+    results = [load_result(cfg, e, spec.testset) for e in spec.entities]
     with_stage = spec.name == "table3"
     rows: list[Row] = []
     notes: list[str] = []
@@ -220,12 +220,11 @@ def _family(cfg: Mapping[str, Any], result: EvalResult) -> str:
 
 def build_bitrate_quality(cfg: Mapping[str, Any], out_dir: Path) -> list[Path]:
     spec = plan.target_tables(cfg, "bitrate_quality")[0]
-    eval_root = results_path(cfg, "eval")
     records = []
     for entity in spec.entities:
         if entity.kind == "ground_truth":
             continue
-        result = load_result(eval_root, entity, spec.testset)
+        result = load_result(cfg, entity, spec.testset)
         if not result.ran:
             continue
         record: dict[str, Any] = {"label": _label(cfg, result, False), "kbps": result.info.get("bitrate_kbps"),
@@ -248,12 +247,11 @@ def build_listen(cfg: Mapping[str, Any], out_dir: Path) -> list[Path]:
     from dscodec.report.listen import Entry, build_page, pick_utterances
 
     spec = plan.target_tables(cfg, "listen")[0]
-    eval_root = results_path(cfg, "eval")
-    results = [load_result(eval_root, e, spec.testset) for e in spec.entities]
+    results = [load_result(cfg, e, spec.testset) for e in spec.entities]
     ran = [r for r in results if r.ran]
     reference = next((r for r in ran if r.entity.kind == "ground_truth"), None)
     manifest_path = (reference.summary.get("manifest") if reference else None) or str(
-        results_path(cfg, "data", *_manifest_parts(spec.testset)))
+        Path(layout.manifest(cfg, spec.testset)))
     manifest = read_manifest(manifest_path)
     evaluated = [str(i) for i in (reference.scores["id"] if reference is not None and "id" in reference.scores
                                   else manifest["id"])]
@@ -286,10 +284,6 @@ def _utterance_scores(result: EvalResult, ids: list[str]) -> dict[str, dict[str,
     keys = [key for key, _, _ in SCORE_COLUMNS if key in frame]
     rows = frame.assign(id=frame["id"].astype(str)).set_index("id")
     return {i: {k: float(pd.to_numeric(rows.at[i, k], errors="coerce")) for k in keys} for i in ids if i in rows.index}
-
-
-def _manifest_parts(testset: str) -> tuple[str, str]:
-    return ("librispeech", "test.tsv") if testset == "librispeech_test" else ("ljspeech", "eval.tsv")
 
 
 # ------------------------------------------------------------------------------- dispatch

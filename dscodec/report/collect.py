@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from dscodec import layout
 from dscodec.report.plan import Entity
 from dscodec.report.tables import Cell
 
@@ -84,8 +85,8 @@ def mean_ci95(values: np.ndarray) -> tuple[float, float | None]:
     return mean, float(stats.t.ppf(0.975, values.size - 1) * sem)
 
 
-def load_result(eval_root: str | Path, entity: Entity, testset: str) -> EvalResult:
-    folder = Path(eval_root) / entity.dirname / testset
+def load_result(cfg: Mapping[str, Any], entity: Entity, testset: str) -> EvalResult:
+    folder = Path(layout.eval_dir(cfg, entity.dirname, testset))
     summary_path = folder / "summary.json"
     if not summary_path.is_file():
         return EvalResult(entity, testset, folder, {"status": "missing", "reason": f"{summary_path} does not exist"})

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from dscodec import layout
+
 LIBRISPEECH = "librispeech_test"
 LJSPEECH = "ljspeech_eval"
 
@@ -24,15 +26,15 @@ class Entity:
 
     @property
     def dirname(self) -> str:
-        """Folder under R/eval/ (shared path convention with workflow/rules/evaluate.smk)."""
+        """Folder under R/eval/ (dscodec/layout.py, the same names the workflow's jobs write)."""
         if self.kind == "system":
-            return f"{self.name}-stage{self.stage}"
+            return layout.system_entity(self.name, str(self.stage))
         if self.kind == "baseline":
-            return f"baseline-{self.name}"
-        return "ground-truth"
+            return layout.baseline_entity(self.name)
+        return layout.GROUND_TRUTH
 
 
-GROUND_TRUTH = Entity("ground_truth", "ground-truth")
+GROUND_TRUTH = Entity("ground_truth", layout.GROUND_TRUTH)
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,7 @@ class RunRef:
 def own_stage1(systems: Mapping[str, Any]) -> list[str]:
     """Systems that train their own stage 1 (the others reuse `stage1_from` or convert
     BigCodec's checkpoint, `init_from_bigcodec`: no stage-1 training run to show)."""
-    return [name for name, spec in systems.items()
-            if not spec.get("stage1_from") and not spec.get("init_from_bigcodec")]
+    return layout.own_stage1_systems({"systems": systems})
 
 
 def _main_rows(cfg: Mapping[str, Any]) -> tuple[Entity, ...]:
@@ -69,8 +70,9 @@ def table3_entities(cfg: Mapping[str, Any]) -> tuple[Entity, ...]:
     """Training-strategy ablation (paper Table 3) on the PQ systems: joint non-mirror first, then mirror."""
     systems = cfg["systems"]
     pq = [name for name, spec in systems.items() if spec["quantizer"] == "pq"]
-    nonmirror = [n for n in pq if systems[n]["stage1"] == "nonmirror" and not systems[n].get("stage1_from")]
-    mirror_own = [n for n in pq if systems[n]["stage1"] == "mirror" and not systems[n].get("stage1_from")]
+    shares = {n for n in pq if layout.stage1_source(cfg, n) != n}  # reuses another system's stage 1
+    nonmirror = [n for n in pq if systems[n]["stage1"] == "nonmirror" and n not in shares]
+    mirror_own = [n for n in pq if systems[n]["stage1"] == "mirror" and n not in shares]
     plain = [n for n in pq if systems[n].get("stage2") == "plain"]
     rows: list[Entity] = []
     for name in nonmirror:
@@ -149,16 +151,15 @@ def available_targets(cfg: Mapping[str, Any]) -> list[str]:
 
 
 def eval_inputs(cfg: Mapping[str, Any], target: str) -> list[str]:
-    """summary.json paths a target reads (relative to results_dir's eval folder layout)."""
-    root = f"{cfg['results_dir']}/eval"
-    paths = {f"{root}/{e.dirname}/{spec.testset}/summary.json"
+    """summary.json paths a target reads (dscodec/layout.py)."""
+    paths = {layout.eval_summary(cfg, e.dirname, spec.testset)
              for spec in target_tables(cfg, target) for e in spec.entities}
     return sorted(paths)
 
 
 def train_inputs(cfg: Mapping[str, Any], target: str) -> list[str]:
     """Checkpoints whose training runs a target reads from MLflow (their presence means the run finished)."""
-    return sorted({f"{cfg['results_dir']}/models/{r.system}/stage{r.stage}/ckpt.pt" for r in target_runs(cfg, target)})
+    return sorted({layout.model_checkpoint(cfg, r.system, r.stage) for r in target_runs(cfg, target)})
 
 
 def target_outputs(cfg: Mapping[str, Any], target: str) -> list[str]:

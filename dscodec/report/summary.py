@@ -7,9 +7,11 @@ the Snakemake log. Everything comes from the evaluation folders (the same number
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any, Mapping
 
-from dscodec.config import reports_path, results_path, tracking_uri
+from dscodec import layout
+from dscodec.config import reports_path, tracking_uri
 from dscodec.report import plan
 from dscodec.report.collect import EvalResult, load_result
 from dscodec.tracking import pipeline_run_id
@@ -41,8 +43,8 @@ def headline_rows(cfg: Mapping[str, Any]) -> list[str]:
     from dscodec.report.build import _family, _label
 
     spec = plan.tables(cfg)["table1"]
-    eval_root = results_path(cfg, "eval")
-    results = [load_result(eval_root, e, spec.testset) for e in spec.entities if e.kind != "ground_truth"]
+    eval_root = Path(layout.eval_root(cfg))
+    results = [load_result(cfg, e, spec.testset) for e in spec.entities if e.kind != "ground_truth"]
     ran = [r for r in results if r.ran]
     ours = [r for r in ran if _family(cfg, r) == "DS-Codec"]
     baselines = [r for r in ran if _family(cfg, r) in ("classical", "neural baseline")

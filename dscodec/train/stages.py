@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from dscodec import layout
 from dscodec.errors import ConfigError, TrainingError
 from dscodec.models import CodecModel, get_size
 from dscodec.models.discriminators import Discriminators
@@ -51,8 +52,9 @@ def system_config(config: Mapping[str, Any], system: str) -> Mapping[str, Any]:
 
 
 def stage1_source(config: Mapping[str, Any], system: str) -> str:
-    """The system whose stage-1 checkpoint `system` uses (itself unless `stage1_from`)."""
-    return system_config(config, system).get("stage1_from") or system
+    """The system whose stage-1 checkpoint `system` uses (dscodec/layout.py); unknown: ConfigError."""
+    system_config(config, system)
+    return layout.stage1_source(config, system)
 
 
 def stage_seed(config: Mapping[str, Any], stage: int) -> int:
@@ -69,10 +71,11 @@ def freeze(module: nn.Module) -> None:
 
 def build_stage1(config: Mapping[str, Any], system: str) -> StageSetup:
     sys_cfg = system_config(config, system)
-    if sys_cfg.get("stage1_from"):
+    source = layout.stage1_source(config, system)
+    if source != system:
         raise ConfigError(
-            f"system {system!r} reuses the stage 1 of {sys_cfg['stage1_from']!r} (`stage1_from`); "
-            f"train stage 1 of {sys_cfg['stage1_from']!r} instead"
+            f"system {system!r} reuses the stage 1 of {source!r} (`stage1_from`); "
+            f"train stage 1 of {source!r} instead"
         )
     if sys_cfg.get("init_from_bigcodec"):
         raise ConfigError(

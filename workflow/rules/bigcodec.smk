@@ -1,11 +1,9 @@
 # Stage 1 from BigCodec's released checkpoint (logic: dscodec/models/bigcodec_import.py, CLI:
 # `dscodec import-bigcodec`). A mirrored VQ system with `init_from_bigcodec: <bigcodec.pt>` gets
 #   R/models/<system>/stage1-bigcodec/ckpt.pt   converted from that file (seconds, no training)
-# and its stage 2 starts from it (train.smk: stage1_ckpt); its stage-1 training job is not run.
+# and its stage 2 starts from it (layout.stage2_start); its stage-1 training job is not run.
 # The converted file has its own folder so a stage-1 checkpoint trained earlier is never overwritten.
 # A local rule: the file is on the submitting machine, and the job is a cheap renaming.
-
-BIGCODEC_SYSTEMS = [name for name, spec in SYSTEMS.items() if spec.get("init_from_bigcodec")]
 
 
 rule import_bigcodec_stage1:
@@ -13,7 +11,7 @@ rule import_bigcodec_stage1:
     input:
         bigcodec=lambda wc: SYSTEMS[wc.system]["init_from_bigcodec"],
     output:
-        ckpt=f"{R}/models/{{system}}/stage1-bigcodec/ckpt.pt",
+        ckpt=layout.bigcodec_checkpoint(config, "{system}"),
     wildcard_constraints:
         system="|".join(BIGCODEC_SYSTEMS) or "^$",
     params:

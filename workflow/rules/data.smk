@@ -3,23 +3,7 @@
 #   R/data/<corpus>/download.json                         archives fetched and verified (only when `download`)
 #   R/data/librispeech/{train,dev,test}.tsv, R/data/ljspeech/{all,eval}.tsv, R/data/<corpus>/report.json
 #   R/logs/data/prepare_<corpus>.report.json   the same report as a log, kept when the job fails (bad files)
-
-SAMPLE_CORPUS = f"{R}/corpus/sample"
-DATA_SOURCES = {corpus: config["data"][corpus]["source"] for corpus in ("librispeech", "ljspeech")}
-MANIFESTS = {
-    "librispeech": [f"{R}/data/librispeech/{split}.tsv" for split in ("train", "dev", "test")],
-    "ljspeech": [f"{R}/data/ljspeech/{split}.tsv" for split in ("all", "eval")],
-}
-
-
-def corpus_input(corpus):
-    """What a prepare job waits for: the synthetic corpus, the verified download, or nothing (local root)."""
-    source = DATA_SOURCES[corpus]
-    if source == "sample":
-        return [f"{SAMPLE_CORPUS}/synthesis.json"]
-    if source == "download":
-        return [f"{R}/data/{corpus}/download.json"]
-    return []
+# Names and helpers (SAMPLE_CORPUS, DATA_SOURCES, MANIFESTS, corpus_input): common.smk.
 
 
 if "sample" in DATA_SOURCES.values():

@@ -2,16 +2,7 @@
 # dscodec.report.plan, the same function the report builder uses, so a target pulls in only the
 # training and evaluation jobs its tables and figures show:
 #   snakemake --cores all ablation_vq_vs_pq      # trains + evaluates only the VQ and PQ systems
-from dscodec.report import plan as report_plan
-from dscodec.config import reports_path
-
-REPORTS = str(reports_path(config))
-REPORT_TARGETS = report_plan.available_targets(config)
-
-
-def report_outputs(target):
-    """Files a report target writes; empty when the config has nothing for it (e.g. no LJSpeech)."""
-    return report_plan.target_outputs(config, target) if target in REPORT_TARGETS else []
+# Names and helpers (REPORTS, REPORT_TARGETS, report_outputs): common.smk.
 
 
 for _target in REPORT_TARGETS:
