@@ -6,14 +6,14 @@ from pathlib import Path
 import pytest
 
 from dscodec import layout
-from dscodec.config import DEFAULT_CONFIG_PATH, read_yaml
+from dscodec.config import default_config
 from dscodec.errors import ConfigError
 from dscodec.report import plan
 
 
 def _cfg(results_dir: str = "r") -> dict:
     """The default config as written (no validation: it would import the model code)."""
-    return {**read_yaml(DEFAULT_CONFIG_PATH), "results_dir": results_dir}
+    return {**default_config(), "results_dir": results_dir}
 
 
 def test_paths_are_the_ones_the_rules_always_wrote() -> None:
