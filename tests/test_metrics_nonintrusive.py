@@ -100,6 +100,24 @@ def test_dnsmos_p835_only_equals_speechmos_full_call(dnsmos, speech):
                        "dnsmos_bak": float(expected["bak_mos"])}
 
 
+def test_dnsmos_first_window_only_scores_the_first_window(dnsmos, speech):
+    """`dnsmos_max_windows: 1` [ours]: the mean over windows is replaced by the first window's
+    score; equal to the reference script on a clip that has exactly one window, and named in the
+    column's model description."""
+    import speechmos.dnsmos as dm
+
+    one = Dnsmos({"dnsmos_max_windows": 1})
+    one.load()
+    assert "first 1" in one.model and "first" not in dnsmos.model
+    long_clip = np.concatenate([speech] * 6)                       # several 9.01 s windows
+    assert dnsmos._dnsmos.p835(np.clip(long_clip, -1, 1), SR) != one._dnsmos.p835(np.clip(long_clip, -1, 1), SR)
+    first = np.clip(long_clip, -1, 1)[: int(dm.INPUT_LENGTH * SR)]  # exactly one window
+    assert one.score(first, first) == dnsmos.score(first, first)
+    assert one.score(long_clip, long_clip) == dnsmos.score(first, first)
+    with pytest.raises(ConfigError, match="dnsmos_max_windows"):
+        Dnsmos({"dnsmos_max_windows": 0})
+
+
 def test_dnsmos_refuses_silence_and_empty(dnsmos):
     with pytest.raises(MetricInputError, match="silence"):
         dnsmos.score(np.zeros(SR, np.float32), np.zeros(SR, np.float32))

@@ -24,7 +24,8 @@ METRIC_SECONDS: dict[str, float] = {
     "wer": 8.9,            # PocketSphinx, "Evaluation cost" (WER/CER paragraph)
     "utmos": 3.0,          # not measured: an assumption for a wav2vec2-base sized model on one core
 }
-VUV_F1_SECONDS = {"tiny": 4.0, "full": 47.0}
+VUV_F1_SECONDS = {"tiny": 4.0, "full": 47.0}   # at the protocol's 10 ms hop; scales with 10 / crepe_hop_ms
+DNSMOS_WINDOW_SECONDS = 0.8  # one 9.01 s window (dnsmos_max_windows: 1), measured on 10 s clips (RESULTS.md)
 RECONSTRUCT_CPU_SECONDS = {"tiny": 1.4, "small": 1.4, "paper": 12.6}
 RECONSTRUCT_CUDA_SECONDS = 1.0   # not measured (no GPU here): an upper bound for a forward pass + copies
 BASELINE_RECONSTRUCT_SECONDS = 1.0  # classical codecs measured ~0.2 s; neural baselines on a CPU: assumed
@@ -58,7 +59,13 @@ def scoring_seconds(cfg: Mapping[str, Any], kind: str) -> float:
     for name in evaluation["metrics"]:
         if kind == "ground_truth" and name in INTRUSIVE:
             continue  # not computed for the references (runner.py)
-        total += VUV_F1_SECONDS[evaluation.get("crepe_model") or "full"] if name == "vuv_f1" else METRIC_SECONDS[name]
+        if name == "vuv_f1":
+            hop_ms = evaluation.get("crepe_hop_ms") or 10
+            total += VUV_F1_SECONDS[evaluation.get("crepe_model") or "full"] * 10 / hop_ms
+        elif name == "dnsmos" and evaluation.get("dnsmos_max_windows"):
+            total += min(METRIC_SECONDS[name], DNSMOS_WINDOW_SECONDS * evaluation["dnsmos_max_windows"])
+        else:
+            total += METRIC_SECONDS[name]
     return total
 
 
