@@ -88,9 +88,21 @@ def validate(config: Mapping[str, Any], source: str = "config") -> dict[str, Any
             where = ".".join(str(p) for p in err.absolute_path) or "<top level>"
             lines.append(f"  - at `{where}`: {err.message}")
         raise ConfigError("\n".join(lines))
+    _check_testsets(config, source)
     _check_cross_references(config, source)
     _check_model_overrides(config, source)
     return dict(config)
+
+
+def _check_testsets(config: Mapping[str, Any], source: str) -> None:
+    """Test-set names come from the results layout (dscodec.layout.TESTSETS), not a schema enum, so
+    registering a test set there (plus its reader) is all it takes for a config to name it."""
+    from dscodec.layout import TESTSETS
+
+    for index, name in enumerate(config["evaluation"]["testsets"]):
+        if name not in TESTSETS:
+            raise ConfigError(f"{source}: invalid configuration:\n  - at `evaluation.testsets.{index}`: "
+                              f"unknown test set {name!r}; known: {', '.join(TESTSETS)}")
 
 
 def _check_model_overrides(config: Mapping[str, Any], source: str) -> None:

@@ -76,6 +76,30 @@ def test_wrong_type_is_named() -> None:
         load_config(overrides={"data": {"sample_corpus": {"minutes": "lots"}}})
 
 
+def test_an_unknown_test_set_fails_naming_it_and_the_known_ones() -> None:
+    """Test-set names are checked against dscodec.layout.TESTSETS (no enum in the schema)."""
+    from dscodec import layout
+
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides={"evaluation": {"testsets": ["librispeech_test", "vctk_test"]}})
+    message = str(err.value)
+    assert "evaluation.testsets.1" in message and "'vctk_test'" in message
+    assert all(name in message for name in layout.TESTSETS)
+    with pytest.raises(ConfigError, match=r"evaluation\.testsets"):
+        load_config(overrides={"evaluation": {"testsets": [3]}})  # the schema still wants strings
+
+
+def test_a_test_set_registered_in_the_layout_is_a_valid_config_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One layout entry (plus its reader) is all a new test set needs: the schema holds no list of names."""
+    from dscodec import layout
+
+    schema_text = (REPO / "dscodec" / "resources" / "config.schema.yaml").read_text()
+    assert not any(name in schema_text for name in layout.TESTSETS)
+    monkeypatch.setitem(layout.TESTSETS, "vctk_test", layout.TestSet("vctk", "test.tsv"))
+    cfg = load_config(overrides={"evaluation": {"testsets": ["vctk_test"]}})
+    assert cfg["evaluation"]["testsets"] == ["vctk_test"]
+
+
 def test_unknown_stage1_from_is_rejected() -> None:
     bad = {"systems": {"x": {"quantizer": "vq", "stage1": "mirror", "stage2": "plain", "stage1_from": "nope"}}}
     with pytest.raises(ConfigError, match="stage1_from"):
