@@ -8,10 +8,12 @@ from dscodec.config import config_hash, reports_path
 from dscodec.evaluate import cost as eval_cost
 from dscodec.report import plan as report_plan
 
-# Every global and function the rule files share, and no rule: each rule file reads only names
-# defined here (so include order does not matter) and holds only rules (`snakemake --lint`: no
-# mixed rules and functions). Paths come from the results layout (dscodec/layout.py), which the
-# runner, the report builder and the CLI ask too.
+# Every global and function the rule files share, and no rules. Each rule file reads only names
+# defined here (so include order does not matter) and holds only rules, as `snakemake --lint`
+# wants (no mixed rules and functions). Paths come from the results layout (dscodec/layout.py),
+# which the runner, the report builder and the CLI ask too.
+# Keep comments here free of a line with "rule", a blank and later a colon: the lint's regex
+# takes such a line, comment or not, for a rule and reports mixed rules and functions.
 
 R = config["results_dir"]
 # Every job reads the same resolved config; the Snakefile's `onstart` writes it (never a dry run).
@@ -76,7 +78,7 @@ def _launcher():
     return DSCODEC
 
 
-# Not a rule param on purpose: the launcher's path depends on where the environment lives, and a
+# Deliberately not in `params`: the launcher's path depends on where the environment lives, and a
 # param change would retrain every model after a mere environment rebuild.
 TRAIN_LAUNCHER = _launcher()
 
