@@ -3,24 +3,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from workflow_copy import workflow_copy
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.usefixtures("checkout_untouched")
 
 
 @pytest.fixture()
 def workdir(tmp_path: Path) -> Path:
     """A copy of the workflow files, so runs never lock or litter the checkout."""
-    for name in ("Snakefile", "workflow", "configs"):
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
-    return tmp_path
+    return workflow_copy(tmp_path)
 
 
 def snakemake(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -8,17 +8,17 @@ import importlib.util
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from workflow_copy import REPO, workflow_copy
 
 from dscodec.config import load_config
 from dscodec.evaluate import cost
 
-REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("checkout_untouched")
 BIN = Path(sys.executable).parent
 SNAKEMAKE = str(BIN / "snakemake")
 # Where commands are documented: README, the Snakefile and rule comments, the profiles and their README.
@@ -26,14 +26,6 @@ DOCS = ["README.md", "Snakefile", "profiles/README.md", "profiles/slurm/config.y
         *(str(p.relative_to(REPO)) for p in sorted((REPO / "workflow" / "rules").glob("*.smk")))]
 HAS_SLURM_PLUGIN = importlib.util.find_spec("snakemake_executor_plugin_slurm") is not None
 NO_SLURM_PLUGIN = "snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')"
-
-
-def workflow_copy(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "workflow", "configs", "profiles"):
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
-    return dest
 
 
 def documented_commands() -> list[tuple[str, str, str | None]]:
