@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from workflow_copy import REPO, workflow_copy
 
 from dscodec.evaluate.baselines.ports import bigcodec_model as bm
 from dscodec.models import CodecModel, get_size
 from dscodec.models.bigcodec_import import BigCodecImportError, convert_state, import_bigcodec, tensor_links
 from dscodec.train.checkpoint import load_checkpoint
 
+pytestmark = pytest.mark.usefixtures("checkout_untouched")  # two tests dry-run Snakemake (in a copy)
 NARROW = {"channels": 4, "latent_dim": 16, "codebook_size": 64, "codebook_dim": 4}
 
 
@@ -162,20 +164,20 @@ def test_workflow_converts_instead_of_training_stage1(port, tmp_path: Path):
     enc, dec = port
     source = tmp_path / "bigcodec.pt"
     torch.save(_blob(enc, dec), source)
-    repo = Path(__file__).resolve().parents[1]
     overlay = _config_with_bigcodec(tmp_path, source)
     snakemake = Path(sys.executable).with_name("snakemake")
+    workdir = workflow_copy(tmp_path / "wf")  # Snakemake never runs in the checkout
     proc = subprocess.run(
-        [str(snakemake), "--snakefile", str(repo / "Snakefile"), "--cores", "1", "-n", "ablation_vq_vs_pq",
-         "--configfile", str(repo / "configs/ci.yaml"), str(overlay)],
-        cwd=repo, capture_output=True, text=True, timeout=300)
+        [str(snakemake), "--snakefile", str(workdir / "Snakefile"), "--cores", "1", "-n", "ablation_vq_vs_pq",
+         "--configfile", str(workdir / "configs/ci.yaml"), str(overlay)],
+        cwd=workdir, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "import_bigcodec_stage1" in out and "ds_codec_vq/stage1-bigcodec/ckpt.pt" in out
     assert "models/ds_codec_vq/stage1/ckpt.pt" not in out  # no stage-1 training of DS-Codec-VQ
     assert "models/ds_codec_pq/stage1/ckpt.pt" in out  # PQ still trains its own
 
-    config = load_config(repo / "configs/ci.yaml", overlay)
+    config = load_config(REPO / "configs/ci.yaml", overlay)
     resolved = write_if_changed(config, tmp_path / "r" / "config.yaml")
     ckpt = tmp_path / "r" / "models" / "ds_codec_vq" / "stage1-bigcodec" / "ckpt.pt"
     cli = Path(sys.executable).with_name("dscodec")
@@ -211,8 +213,7 @@ def test_config_refuses_bigcodec_init_where_it_cannot_apply(tmp_path: Path):
 
 def test_paper_yaml_commented_option_dry_runs(tmp_path: Path):
     """configs/paper.yaml with its commented `init_from_bigcodec` lines uncommented, as the README says."""
-    repo = Path(__file__).resolve().parents[1]
-    text = (repo / "configs/paper.yaml").read_text()
+    text = (REPO / "configs/paper.yaml").read_text()
     source = tmp_path / "bigcodec.pt"
     source.touch()  # a dry run only checks that the input exists
     enabled = text.replace("# systems:\n#   ds_codec_vq: {init_from_bigcodec: /path/to/bigcodec.pt}",
@@ -221,10 +222,11 @@ def test_paper_yaml_commented_option_dry_runs(tmp_path: Path):
     config = tmp_path / "paper.yaml"
     enabled = enabled.replace("results_dir: results-paper", f"results_dir: {tmp_path / 'r'}")
     config.write_text(enabled.replace("reports_dir: null", f"reports_dir: {tmp_path / 'rep'}"))
+    workdir = workflow_copy(tmp_path / "wf")  # Snakemake never runs in the checkout
     proc = subprocess.run(
-        [str(Path(sys.executable).with_name("snakemake")), "--snakefile", str(repo / "Snakefile"), "--cores", "1",
+        [str(Path(sys.executable).with_name("snakemake")), "--snakefile", str(workdir / "Snakefile"), "--cores", "1",
          "-n", "reproduce_tables", "--configfile", str(config)],
-        cwd=repo, capture_output=True, text=True, timeout=300)
+        cwd=workdir, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "import_bigcodec_stage1" in out and "models/ds_codec_vq/stage1/" not in out
