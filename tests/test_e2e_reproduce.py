@@ -1,4 +1,5 @@
 """End-to-end: `reproduce_tables` on configs/ci.yaml in a temporary directory (the whole DAG).
+Snakemake runs in a temporary copy of the workflow (its .snakemake/ stays out of the checkout).
 
 Runs every rule once (synthetic corpus -> manifests -> both training stages of every system ->
 evaluation of systems, baselines and references -> tables, figures, listening page), then checks
@@ -18,29 +19,37 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from workflow_copy import REPO, workflow_copy
 
 from dscodec.config import load_config
 from dscodec.report import plan
 
-REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = shutil.which("snakemake") or str(Path(sys.executable).with_name("snakemake"))
 METRIC_KEYS = ["utmos", "pesq_wb", "pesq_nb", "stoi", "vuv_f1", "speaker_sim", "dnsmos_ovrl"]
+pytestmark = pytest.mark.usefixtures("checkout_untouched")
+
+
+def _workdir(tmp: Path) -> Path:
+    """The run's workflow copy: one per run, so the rerun sees the first run's .snakemake/ metadata."""
+    return tmp / "workflow"
 
 
 def _snakemake(tmp: Path, *args: str, cores: int = 2) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    workdir = _workdir(tmp)
     return subprocess.run(
-        [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--cores", str(cores), "reproduce_tables",
-         "--configfile", str(REPO / "configs" / "ci.yaml"),
+        [SNAKEMAKE, "--snakefile", str(workdir / "Snakefile"), "--cores", str(cores), "reproduce_tables",
+         "--configfile", str(workdir / "configs" / "ci.yaml"),
          "--config", f"results_dir={tmp / 'results'}", f"reports_dir={tmp / 'reports'}", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=3000, env=env,
+        cwd=workdir, capture_output=True, text=True, timeout=3000, env=env,
     )
 
 
 @pytest.fixture(scope="module")
 def ci_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     tmp = tmp_path_factory.mktemp("e2e")
+    workflow_copy(_workdir(tmp))
     proc = _snakemake(tmp, "--show-failed-logs", cores=8)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-8000:]
     # issue 15: the run ends with the summary (reports, Table 1 headline, the MLflow UI command)
