@@ -10,6 +10,7 @@
 #   - shell commands use DSCODEC, TRAIN_LAUNCHER, RESOLVED_CONFIG, R and SAMPLE_CORPUS from common.smk:
 #     they say where the environment and the results live, not what a job computes; as `params`
 #     they would be rerun triggers (a rebuilt environment or a moved checkout would retrain every model).
+# Any other finding is real: tests/test_workflow_lint.py fails on it.
 from snakemake.utils import min_version
 
 from dscodec.config import load_config, write_if_changed, config_hash
