@@ -166,6 +166,7 @@ def test_a_new_trainer_removes_stale_checkpoint_temporaries_only(tmp_path: Path)
 def test_the_cleanup_pattern_matches_the_writers_own_temporary_names(tmp_path: Path, monkeypatch) -> None:
     import tempfile
 
+    from dscodec import fileio
     from dscodec.train import checkpoint
 
     made: list[str] = []
@@ -176,11 +177,12 @@ def test_the_cleanup_pattern_matches_the_writers_own_temporary_names(tmp_path: P
         made.append(name)
         return fd, name
 
-    monkeypatch.setattr(checkpoint.tempfile, "mkstemp", recording)
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", recording)  # the one atomic writer (dscodec/fileio.py)
     for _ in range(20):
         checkpoint.atomic_torch_save({"x": 1}, tmp_path / LAST)
     for name in made:
         Path(name).write_bytes(b"")  # as if killed before os.replace
+    assert len(made) == 20
     assert checkpoint.remove_stale_temporaries(tmp_path, (LAST,)) == sorted(Path(n) for n in set(made))
     assert sorted(p.name for p in tmp_path.iterdir()) == [LAST]
 
