@@ -141,6 +141,16 @@ def run_jobs(jobs: list[Job], work: Callable[[Job], float], quiet: bool = False)
     return 0
 
 
+def add_codec_arguments(parser: Any) -> None:
+    """The checkpoint and runtime options `encode` and `decode` share (one definition, one help text)."""
+    parser.add_argument("--checkpoint", required=True, help="codec checkpoint, or an export folder with --backend onnx")
+    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the cores available)")
+    parser.add_argument("--chunk-seconds", type=float, default=10.0, help="model chunk length (memory bound)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def single_pair(args: Any, error: type[Exception]) -> tuple[str, Path]:
     """The `IN OUT` form shared by encode and decode: both paths checked before the model loads."""
     from dscodec.commands._paths import check_input_file, check_output_file

@@ -20,12 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="IN OUT (one file), or with -o: audio files and folders (any format soundfile reads)")
     parser.add_argument("-o", "--output-dir", default=None, help="write one .dsc per input into this folder")
     parser.add_argument("--manifest", default=None, help="TSV whose first column lists audio files (needs -o)")
-    parser.add_argument("--checkpoint", required=True, help="codec checkpoint, or an export folder with --backend onnx")
-    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the cores available)")
-    parser.add_argument("--chunk-seconds", type=float, default=10.0, help="model chunk length (memory bound)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    from dscodec.commands._batch import add_codec_arguments
+
+    add_codec_arguments(parser)
 
 
 def encode_file(codec, source, target) -> float:

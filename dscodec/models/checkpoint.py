@@ -25,18 +25,27 @@ def save_checkpoint_for_inference(model: CodecModel, path: str | Path, **extra: 
     return atomic_write(path, lambda handle: torch.save(payload, handle))  # never a half-written checkpoint
 
 
-def load_codec(path: str | Path, device: str | torch.device = "cpu") -> CodecModel:
-    """CodecModel from a checkpoint file, in eval mode on `device`."""
+def open_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
+                    error: type[DSCodecError] = DSCodecError) -> dict[str, Any]:
+    """A "dscodec-ckpt-v1" checkpoint as a dict; `error` (naming the file) if it is missing or unusable.
+
+    The one reader for the codec API and the trainer (which passes TrainingError)."""
     path = Path(path)
     if not path.is_file():
-        raise DSCodecError(f"checkpoint not found: {path}")
+        raise error(f"checkpoint not found: {path}")
     try:
         # full pickle: training checkpoints also hold RNG states; only load files you trust
-        ckpt = read_checkpoint(path, device)
+        ckpt = read_checkpoint(path, map_location)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means an unusable file
-        raise DSCodecError(f"{path}: not a readable checkpoint ({err.__class__.__name__}: {err})") from err
+        raise error(f"{path}: not a readable checkpoint ({err.__class__.__name__}: {err})") from err
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise DSCodecError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint")
+        raise error(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint")
+    return ckpt
+
+
+def load_codec(path: str | Path, device: str | torch.device = "cpu") -> CodecModel:
+    """CodecModel from a checkpoint file, in eval mode on `device`."""
+    ckpt = open_checkpoint(path, device)
     model = CodecModel.from_codec_config(ckpt["codec_config"])
     try:
         model.load_state_dict(ckpt["codec"])

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from dscodec.errors import TrainingError
-from dscodec.fileio import atomic_write, read_checkpoint, temp_pattern
-from dscodec.models.checkpoint import CHECKPOINT_FORMAT
+from dscodec.fileio import atomic_write, temp_pattern
+from dscodec.models.checkpoint import CHECKPOINT_FORMAT, open_checkpoint
 
 
 def capture_rng() -> dict[str, Any]:
@@ -115,16 +115,7 @@ def save_checkpoint(path: str | Path, **kwargs: Any) -> Path:
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a training checkpoint; raise TrainingError naming the file if it is unusable."""
-    path = Path(path)
-    if not path.is_file():
-        raise TrainingError(f"checkpoint not found: {path}")
-    try:
-        # full pickle: RNG states are numpy/python objects; only load checkpoints you trust
-        ckpt = read_checkpoint(path, map_location)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means an unusable file
-        raise TrainingError(f"{path}: not a readable checkpoint ({err.__class__.__name__}: {err})") from err
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise TrainingError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint")
+    ckpt = open_checkpoint(path, map_location, TrainingError)
     missing = [k for k in ("codec_config", "codec", "step") if k not in ckpt]
     if missing:
         raise TrainingError(f"{path}: checkpoint lacks {missing}")
