@@ -38,10 +38,8 @@ LIBRI_SR = 16000
 LJ_SR = 22050
 MARKER = ".dscodec-sample-corpus"
 # speakers per split, and each split's share of the requested minutes
-# (test-clean: 11 %, ~25 utterances, so the default's 24-utterance evaluation has them; the
-# LJSpeech-style voice 12 %, ~25 utterances of ~8.4 s)
-SPLITS = {"train-clean-100": (8, 0.695), "dev-clean": (2, 0.075), "test-clean": (2, 0.11)}
-LJ_SHARE = 0.12
+SPLITS = {"train-clean-100": (8, 0.70), "dev-clean": (2, 0.075), "test-clean": (2, 0.075)}
+LJ_SHARE = 0.15
 CHAPTERS = {"train-clean-100": 2, "dev-clean": 1, "test-clean": 1}
 LJ_UTTS_PER_CHAPTER = 100
 MIN_DISTINCT_VOICES = 6
