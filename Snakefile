@@ -5,7 +5,7 @@
 # The Snakefile only wires things: all logic lives in the `dscodec` package (see workflow/rules/);
 # where files live is dscodec/layout.py, the names the rule files share are in common.smk.
 #
-# `snakemake --lint` findings kept on purpose:
+# Findings of Snakemake's linter (snakemake --lint) kept on purpose:
 #   - no conda/container directive: every job runs in the one pip environment of pyproject.toml;
 #   - shell commands use DSCODEC, TRAIN_LAUNCHER, RESOLVED_CONFIG, R and SAMPLE_CORPUS from common.smk:
 #     they say where the environment and the results live, not what a job computes; as `params`

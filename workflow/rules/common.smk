@@ -9,7 +9,7 @@ from dscodec.evaluate import cost as eval_cost
 from dscodec.report import plan as report_plan
 
 # Every global and function the rule files share, and no rules. Each rule file reads only names
-# defined here (so include order does not matter) and holds only rules, as `snakemake --lint`
+# defined here (so include order does not matter) and holds only rules, as Snakemake's linter
 # wants (no mixed rules and functions). Paths come from the results layout (dscodec/layout.py),
 # which the runner, the report builder and the CLI ask too.
 # Keep comments here free of a line with "rule", a blank and later a colon: the lint's regex
