@@ -23,7 +23,7 @@ from dscodec.fileio import atomic_write_text, sha256_bytes
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent  # a git checkout in editable installs (tracking.git_commit); never read for config
-# Package data (pyproject.toml [tool.setuptools.package-data]), so a non-editable install has them too.
+# Package data (MANIFEST.in, with include-package-data), so a non-editable install has them too.
 SCHEMA_RESOURCE = "config.schema.yaml"
 DEFAULT_CONFIG_RESOURCE = "default.yaml"
 DEFAULT_CONFIG_SOURCE = "dscodec/resources/default.yaml"  # how error messages name the packaged default
@@ -97,12 +97,13 @@ def validate(config: Mapping[str, Any], source: str = "config") -> dict[str, Any
 def _check_testsets(config: Mapping[str, Any], source: str) -> None:
     """Test-set names come from the results layout (dscodec.layout.TESTSETS), not a schema enum, so
     registering a test set there (plus its reader) is all it takes for a config to name it."""
-    from dscodec.layout import TESTSETS
+    from dscodec import layout
 
     for index, name in enumerate(config["evaluation"]["testsets"]):
-        if name not in TESTSETS:
-            raise ConfigError(f"{source}: invalid configuration:\n  - at `evaluation.testsets.{index}`: "
-                              f"unknown test set {name!r}; known: {', '.join(TESTSETS)}")
+        try:
+            layout.testset(name)  # the one check: ConfigError naming the known test sets
+        except ConfigError as err:
+            raise ConfigError(f"{source}: invalid configuration:\n  - at `evaluation.testsets.{index}`: {err}") from err
 
 
 def _check_model_overrides(config: Mapping[str, Any], source: str) -> None:

@@ -19,7 +19,6 @@ from dscodec.errors import DSCodecError
 from dscodec.evaluate.metrics.base import SAMPLE_RATE
 
 
-
 class MetricInputError(DSCodecError, ValueError):
     """A metric cannot score this utterance (empty, silent, too short, non-finite, undefined score).
 
@@ -62,8 +61,6 @@ def package_version(name: str) -> str:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
 
 
 @contextlib.contextmanager

