@@ -37,18 +37,18 @@ from dscodec.evaluate.align import MAX_SHIFT, Aligner, make_aligner
 from dscodec.evaluate.baselines.base import SAMPLE_RATE, BaselineUnavailable, Reconstructor
 from dscodec.evaluate.metrics.base import Metric
 from dscodec.evaluate.partial import PartialScores, file_digest
-from dscodec.fileio import atomic_write, atomic_write_text
 from dscodec.evaluate.provenance import provenance
 from dscodec.progress import Progress
 from dscodec.evaluate.reference_cache import ReferenceCache
+from dscodec.fileio import atomic_write, atomic_write_text
 from dscodec.evaluate.scoring import LoadedMetric, PairResult, Scorer, load_metrics, score_pair
 from dscodec.evaluate.stats import mean_ci95
-from dscodec.evaluate.testsets import TESTSETS, load_testset, manifest_path, subset_seed
+from dscodec.evaluate.testsets import load_testset, manifest_path, subset_seed
 from dscodec.tracking import find_train_run
 
 # Names callers import from here (tests, benchmarks); they live in the modules above.
 __all__ = ["evaluate", "EvaluationError", "KINDS", "BASE_COLUMNS", "reference_cache_dir",
-           "TESTSETS", "manifest_path", "load_testset", "subset_seed", "mean_ci95", "Aligner", "make_aligner",
+           "manifest_path", "load_testset", "subset_seed", "mean_ci95", "Aligner", "make_aligner",
            "MAX_SHIFT", "LoadedMetric", "PairResult", "Scorer", "load_metrics", "score_pair", "find_train_run"]
 
 KINDS = ("dscodec", "baseline", "ground_truth")

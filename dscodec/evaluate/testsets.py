@@ -13,8 +13,6 @@ import pandas as pd
 
 from dscodec import layout
 
-TESTSETS = layout.TESTSETS
-
 
 def manifest_path(cfg: Mapping[str, Any], testset: str) -> Path:
     """librispeech_test -> R/data/librispeech/test.tsv (dscodec/layout.py; unknown: ConfigError)."""
