@@ -16,7 +16,8 @@ Windows: ``evaluation.dnsmos_max_windows`` (null = every window, the reference s
 shorter than 9.01 s is first repeated (doubled) to at least 9.01 s, so an 8 s clip becomes 16 s and
 its 7 windows are cyclic shifts of the same speech: ~2.5 s of CPU per utterance for what one window
 already sees. ``dnsmos_max_windows: 1`` scores the first window only, an [ours] option for CPU
-budgets that no shipped config sets (~3x cheaper measured; the column's model description names it).
+budgets, set by the CPU default (configs/default.yaml; ~3x cheaper measured); configs/paper.yaml keeps
+every window. The column's model description names the setting, so the table footer does.
 """
 from __future__ import annotations
 
