@@ -228,8 +228,8 @@ class Trainer:
         self.codec, self.disc = codec, disc
         self.hop = codec.hop_length
         self.segment = int(round(train_cfg["segment_seconds"] * codec.sample_rate)) // self.hop * self.hop
-        if self.segment < max(codec.size.stft_ffts):
-            raise ConfigError(f"`train.segment_seconds` too short for the {max(codec.size.stft_ffts)}-point "
+        if self.segment < max(disc.size.stft_ffts):
+            raise ConfigError(f"`train.segment_seconds` too short for the {max(disc.size.stft_ffts)}-point "
                               "MS-STFT discriminator")
         compile_ = bool(train_cfg["compile"])
         self.codec_run = dist_utils.maybe_compile(dist_utils.wrap_ddp(codec, self.info), compile_)
