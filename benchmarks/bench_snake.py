@@ -52,7 +52,8 @@ def cpu_seconds(fn: Callable[[], None], n: int) -> float:
 def small_train_step(overrides: dict, *, dead_code_reset: bool = False) -> Callable[[], None]:
     """One generator step of the `small` model (mel + VQ loss, AdamW) on a fixed batch 4 x 1 s;
     shared with bench_antialias.py so both time the same step. `dead_code_reset` as `train.dead_code_reset`."""
-    model = CodecModel(get_size("small", overrides), quantizer="vq", decoder="mirror", dead_code_reset=dead_code_reset)
+    model = CodecModel(get_size("small", overrides), quantizer="vq", decoder="mirror",
+                       dead_code_reset=dead_code_reset)
     mel, vq_loss = MelReconstructionLoss(), VQLossWeights()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     wav = 0.1 * torch.randn(4, 1, 16000)

@@ -125,7 +125,8 @@ class CodecModel(nn.Module):
         """Rebuild from codec_config; training settings (`dead_code_reset`) come from the caller."""
         try:
             size = ModelSize.from_dict(config["size"])
-            return cls(size, quantizer=config["quantizer"], decoder=config["decoder"], dead_code_reset=dead_code_reset)
+            return cls(size, quantizer=config["quantizer"], decoder=config["decoder"],
+                       dead_code_reset=dead_code_reset)
         except KeyError as err:
             raise ConfigError(f"codec_config lacks key {err}") from err
 

@@ -97,7 +97,8 @@ def build_stage2(config: Mapping[str, Any], system: str, stage1_ckpt: str | Path
     if int(ckpt.get("stage", 1)) != 1:
         raise TrainingError(f"{stage1_ckpt}: expected a stage-1 checkpoint, found stage {ckpt.get('stage')}")
     # the architecture comes from the checkpoint, the training switches from this config
-    codec = CodecModel.from_codec_config(ckpt["codec_config"], dead_code_reset=bool(config["train"]["dead_code_reset"]))
+    codec = CodecModel.from_codec_config(ckpt["codec_config"],
+                                         dead_code_reset=bool(config["train"]["dead_code_reset"]))
     codec.load_state_dict(ckpt["codec"])
     if codec.quantizer_kind != sys_cfg["quantizer"]:
         raise TrainingError(
