@@ -49,10 +49,11 @@ def cpu_seconds(fn: Callable[[], None], n: int) -> float:
     return (time.process_time() - start) / n
 
 
-def small_train_step(overrides: dict) -> Callable[[], None]:
+def small_train_step(overrides: dict, *, dead_code_reset: bool = False) -> Callable[[], None]:
     """One generator step of the `small` model (mel + VQ loss, AdamW) on a fixed batch 4 x 1 s;
-    shared with bench_antialias.py so both time the same step."""
-    model = CodecModel(get_size("small", overrides), "vq", "mirror")
+    shared with bench_antialias.py so both time the same step. `dead_code_reset` as `train.dead_code_reset`."""
+    model = CodecModel(get_size("small", overrides), quantizer="vq", decoder="mirror",
+                       dead_code_reset=dead_code_reset)
     mel, vq_loss = MelReconstructionLoss(), VQLossWeights()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     wav = 0.1 * torch.randn(4, 1, 16000)
@@ -81,7 +82,7 @@ def main() -> None:
     def activation_step() -> None:
         snake(x).backward(grad)
 
-    train_step = small_train_step({"dead_code_reset": True})
+    train_step = small_train_step({}, dead_code_reset=True)
 
     results: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.repeats):

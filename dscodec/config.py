@@ -107,16 +107,20 @@ def _check_testsets(config: Mapping[str, Any], source: str) -> None:
 
 
 def _check_model_overrides(config: Mapping[str, Any], source: str) -> None:
-    """Build the size preset now, so a misspelled `model.overrides` key fails at load, not in a training job.
+    """Build the size presets now, so a misspelled `model.overrides` or `train.discriminator_overrides`
+    key fails at load, not in a training job.
 
-    The known fields are those of dscodec.models.sizes.ModelSize (the one source of truth);
-    the schema leaves `model.overrides` open for that reason.
+    The known fields are those of dscodec.models.sizes.ModelSize and of
+    dscodec.models.discriminator_sizes.DiscriminatorSize (the one source of truth each); the schema
+    leaves both mappings open for that reason.
     """
+    from dscodec.models.discriminator_sizes import discriminator_size
     from dscodec.models.sizes import get_size
 
     model = config["model"]
     try:
         get_size(model["size"], model.get("overrides"))
+        discriminator_size(config)
     except ConfigError as err:
         raise ConfigError(f"{source}: invalid configuration: {err}") from err
 

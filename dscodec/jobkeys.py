@@ -5,6 +5,8 @@ results it changes, and an evaluation job uses the same key to decide whether th
 killed run already scored may be reused. Keys that only decide *how* a job runs (processes,
 threads, GPUs, the device, compilation) are left out: moving from 1 to 2 GPUs must not retrain
 seven models. `precision` stays in: bf16 autocast changes the arithmetic, hence the weights.
+Settings that moved from `model.overrides` to `train` (dscodec.models.sizes.MOVED_TO_TRAIN) are
+hashed at their old place (`hashed_model_and_train`), so the move itself reran nothing.
 """
 from __future__ import annotations
 
@@ -18,13 +20,28 @@ TRAIN_EXECUTION_KEYS = ("num_workers", "threads", "gpus", "compile")
 EVAL_EXECUTION_KEYS = ("workers", "testsets", "baselines")
 
 
+def hashed_model_and_train(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `model` and `train` sections as hashed: `train.dead_code_reset` and the fields of
+    `train.discriminator_overrides` back under `model.overrides`, where they were before they moved,
+    so a config that trains the same as before keeps its hash (and a finished run is not retrained),
+    while a change of either still changes the hash."""
+    train = dict(cfg["train"])
+    model = dict(cfg["model"])
+    overrides = dict(model.get("overrides") or {})
+    if "dead_code_reset" in train:
+        overrides["dead_code_reset"] = train.pop("dead_code_reset")
+    overrides.update(train.pop("discriminator_overrides", None) or {})
+    model["overrides"] = overrides
+    return model, train
+
+
 def train_key(cfg: Mapping[str, Any], system: str, stage: int) -> dict[str, Any]:
     """Everything that shapes this (system, stage) training run (a stage-2 edit leaves stage 1 alone)."""
-    train = cfg["train"]
+    model, train = hashed_model_and_train(cfg)
     shared = {k: v for k, v in train.items() if k not in ("stage1", "stage2", *TRAIN_EXECUTION_KEYS)}
     if shared.get("loss_reduction") == "mean":  # the implicit default: runs trained before the switch stay valid
         del shared["loss_reduction"]
-    return {"seed": cfg["seed"], "model": cfg["model"], "train": shared,
+    return {"seed": cfg["seed"], "model": model, "train": shared,
             "stage": train[f"stage{int(stage)}"], "system": cfg["systems"][system]}
 
 

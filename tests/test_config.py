@@ -57,6 +57,24 @@ def test_misspelled_model_override_fails_at_load_naming_key_and_fields() -> None
     assert "model.overrides.codebok_size" in msg and "codebook_size" in msg and "latent_dim" in msg
 
 
+def test_training_settings_under_model_overrides_fail_at_load_naming_their_new_place() -> None:
+    for key, value, new in (("dead_code_reset", True, "train.dead_code_reset"),
+                            ("stft_channels", 8, "train.discriminator_overrides.stft_channels")):
+        with pytest.raises(ConfigError, match=f"model.overrides.{key}.*{new}"):
+            load_config(overrides={"model": {"overrides": {key: value}}})
+
+
+def test_discriminator_overrides_are_checked_at_load() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides={"train": {"discriminator_overrides": {"mpd_chanels": [4]}}})
+    msg = str(err.value)
+    assert "train.discriminator_overrides.mpd_chanels" in msg and "mpd_channels" in msg
+    cfg = load_config(overrides={"train": {"discriminator_overrides": {"stft_channels": 16}}})
+    assert cfg["train"]["discriminator_overrides"] == {"stft_channels": 16}
+    assert load_config()["train"]["dead_code_reset"] is True
+    assert load_config(REPO / "configs" / "paper.yaml")["train"]["dead_code_reset"] is False
+
+
 def test_model_override_fields_come_from_the_model_size_dataclass() -> None:
     """The schema must not keep its own copy of ModelSize's fields: if it lists any, they must match."""
     import dataclasses

@@ -42,6 +42,29 @@ def test_result_settings_change_the_training_hash(paper: dict, path: str, value)
     assert jobkeys.train_hash(edited(paper, path, value), "ds_codec_vq", 1) != jobkeys.train_hash(paper, "ds_codec_vq", 1)
 
 
+@pytest.mark.parametrize("path, value", [("train.dead_code_reset", True),
+                                         ("train.discriminator_overrides", {"stft_channels": 16})])
+def test_the_settings_moved_out_of_model_overrides_change_both_training_hashes(paper: dict, path: str, value) -> None:
+    changed = edited(paper, path, value)
+    for stage in (1, 2):
+        assert jobkeys.train_hash(changed, "ds_codec_vq", stage) != jobkeys.train_hash(paper, "ds_codec_vq", stage)
+
+
+def test_the_moved_settings_are_hashed_where_they_were_so_the_move_reruns_nothing(paper: dict) -> None:
+    """A config written as before the move (issue 13: under `model.overrides`) hashes as its
+    equivalent now does: the key the training jobs had before is the key they have now."""
+    legacy = copy.deepcopy(paper)
+    train = legacy["train"]
+    legacy["model"]["overrides"] = {"dead_code_reset": train.pop("dead_code_reset"), "stft_channels": 16}
+    train.pop("discriminator_overrides")
+    now = edited(paper, "train.discriminator_overrides", {"stft_channels": 16})
+    before = {"seed": legacy["seed"], "model": legacy["model"],
+              "train": {k: v for k, v in train.items()
+                        if k not in ("stage1", "stage2", *jobkeys.TRAIN_EXECUTION_KEYS)},
+              "stage": train["stage1"], "system": legacy["systems"]["ds_codec_vq"]}
+    assert jobkeys.train_key(now, "ds_codec_vq", 1) == before
+
+
 def test_a_stage2_edit_leaves_stage1_alone(paper: dict) -> None:
     changed = edited(paper, "train.stage2.lr", 1e-3)
     assert jobkeys.train_hash(changed, "ds_codec_vq", 1) == jobkeys.train_hash(paper, "ds_codec_vq", 1)

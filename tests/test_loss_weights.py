@@ -59,9 +59,16 @@ def test_the_vq_weights_are_applied_by_the_trainer_only(tmp_path: Path) -> None:
 
 def test_the_former_model_keys_name_their_new_place() -> None:
     for old, new in (("commitment_weight", "train.loss_weights.commitment"),
-                     ("codebook_weight", "train.loss_weights.codebook")):
+                     ("codebook_weight", "train.loss_weights.codebook"),
+                     ("dead_code_reset", "train.dead_code_reset"),
+                     ("mpd_channels", "train.discriminator_overrides.mpd_channels"),
+                     ("mpd_periods", "train.discriminator_overrides.mpd_periods"),
+                     ("stft_channels", "train.discriminator_overrides.stft_channels"),
+                     ("stft_ffts", "train.discriminator_overrides.stft_ffts")):
         with pytest.raises(ConfigError, match=f"model.overrides.{old}.*{new}"):
             get_size("tiny", {old: 0.5})
     # checkpoints written before the move carry the keys in their codec_config and still load
-    old_codec_config = {**get_size("tiny").to_dict(), "commitment_weight": 0.25, "codebook_weight": 1.0}
+    old_codec_config = {**get_size("tiny").to_dict(), "commitment_weight": 0.25, "codebook_weight": 1.0,
+                        "dead_code_reset": True, "mpd_channels": [4, 8, 8, 8, 8], "mpd_periods": [2, 3, 5, 7, 11],
+                        "stft_channels": 4, "stft_ffts": [2048, 1024, 512, 256, 128]}
     assert ModelSize.from_dict(old_codec_config) == get_size("tiny")

@@ -13,6 +13,7 @@ from dscodec.losses import (
     generator_adversarial_loss,
 )
 from dscodec.models import PRESETS, CodecModel, get_size
+from dscodec.models.discriminator_sizes import DISCRIMINATOR_PRESETS, get_discriminator_size
 from dscodec.models.discriminators import Discriminators
 from dscodec.models.sizes import ModelSize
 from dscodec.nn import SnakeBeta
@@ -70,10 +71,25 @@ def test_paper_size_matches_bigcodec_dimensions():
 def test_paper_size_discriminator_widths_are_bigcodecs():
     """BigCodec's MPD (config/model/default.yaml: channels 16, x4, max 512; module/mpd.py),
     not HiFi-GAN's 32 ... 1024; MS-STFT keeps EnCodec's 32 filters."""
-    size = get_size("paper")
+    size = get_discriminator_size("paper")
     assert size.mpd_channels == (16, 64, 256, 512, 512) and size.stft_channels == 32
     mpd = Discriminators(size).mpd[0]
     assert [conv.out_channels for conv in mpd.convs] == [16, 64, 256, 512, 512]
+
+
+def test_discriminator_widths_have_a_preset_per_model_size_and_validated_overrides():
+    """The discriminators are training-only: their widths are not ModelSize fields, one preset per
+    `model.size` with the values the sizes had before (issue 13), fields changed by name."""
+    assert sorted(DISCRIMINATOR_PRESETS) == sorted(PRESETS)
+    assert get_discriminator_size("small").mpd_channels == (8, 16, 32, 64, 64)
+    assert get_discriminator_size("small").stft_channels == 8
+    assert get_discriminator_size("tiny").mpd_channels == (4, 8, 8, 8, 8)
+    assert get_discriminator_size("tiny").stft_channels == 4
+    assert all(d.mpd_periods == (2, 3, 5, 7, 11) and d.stft_ffts == (2048, 1024, 512, 256, 128)
+               for d in DISCRIMINATOR_PRESETS.values())
+    assert get_discriminator_size("tiny", {"mpd_periods": [2, 3]}).mpd_periods == (2, 3)
+    with pytest.raises(ConfigError, match="train.discriminator_overrides.bogus"):
+        get_discriminator_size("tiny", {"bogus": 1})
 
 
 def test_gradient_flows_through_straight_through_into_encoder(tiny):
@@ -132,9 +148,9 @@ def test_size_overrides_validated():
         get_size("huge")
 
 
-def test_discriminator_outputs(tiny):
+def test_discriminator_outputs():
     torch.manual_seed(0)
-    disc = Discriminators(tiny)
+    disc = Discriminators(get_discriminator_size("tiny"))
     wav = torch.randn(2, 1, 4000) * 0.1
     outs = disc(wav)
     assert len(outs) == 5 + 5  # MPD periods 2,3,5,7,11 + MS-STFT 2048..128
@@ -145,9 +161,9 @@ def test_discriminator_outputs(tiny):
         assert logits.shape[:3] == (2, 1, frames) and len(fmaps) == 6
 
 
-def test_losses_behave(tiny):
+def test_losses_behave():
     torch.manual_seed(0)
-    disc = Discriminators(tiny)
+    disc = Discriminators(get_discriminator_size("tiny"))
     real = torch.randn(2, 1, 4000) * 0.1
     fake = (real + 0.05 * torch.randn_like(real)).requires_grad_()
     mel = MelReconstructionLoss(16000)

@@ -107,3 +107,16 @@ def test_stage2_transformer_initialisation_follows_the_config_seed(stage1: dict)
         assert torch.equal(first[key], second[key]), key
     other = transformer_after(1, {**cfg, "seed": int(cfg["seed"]) + 1})
     assert any(not torch.equal(first[k], other[k]) for k in first)
+
+
+def test_training_switches_come_from_the_config_and_the_architecture_from_the_checkpoint(stage1: dict) -> None:
+    """`train.dead_code_reset` and `train.discriminator_overrides` are training settings (issue 13):
+    stage 2 takes them from its config; the stage-1 checkpoint supplies only the generator."""
+    cfg, ckpt = stage1["cfg"], stage1["ckpts"]["ds_codec_pq"]
+    assert cfg["train"]["dead_code_reset"] is True  # what stage 1 trained with
+    other = {**cfg, "train": {**cfg["train"], "dead_code_reset": False,
+                              "discriminator_overrides": {"mpd_periods": [2, 3]}}}
+    setup = build_stage(other, "ds_codec_pq", 2, ckpt)
+    assert not any(q.dead_code_reset for q in setup.codec.quantizer.quantizers)
+    assert [d.period for d in setup.discriminators.mpd] == [2, 3]
+    assert all(q.dead_code_reset for q in build_stage(cfg, "ds_codec_pq", 2, ckpt).codec.quantizer.quantizers)

@@ -8,19 +8,21 @@ HELP = "print parameter counts, token rate and bitrate of a DS-Codec model size"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", default=None, help="tiny | small | paper (default: all)")
-    parser.add_argument("--config", default=None, help="resolved config: use its model.size and overrides")
+    parser.add_argument("--config", default=None,
+                        help="resolved config: use its model.size, model.overrides and train.discriminator_overrides")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
-def describe(size_name: str, overrides: dict | None = None) -> dict:
+def describe(size_name: str, overrides: dict | None = None, discriminator_overrides: dict | None = None) -> dict:
     from dscodec.models import CodecModel, get_size
+    from dscodec.models.discriminator_sizes import get_discriminator_size
     from dscodec.models.discriminators import Discriminators
     from dscodec.bitstream import bits_for
 
     size = get_size(size_name, overrides)
     rows = {}
     for quantizer in ("vq", "pq"):
-        model = CodecModel(size, quantizer, "transformer")
+        model = CodecModel(size, quantizer=quantizer, decoder="transformer")
         counts = model.num_parameters()
         bits = bits_for(model.codebook_size)
         rows[quantizer] = {
@@ -34,7 +36,8 @@ def describe(size_name: str, overrides: dict | None = None) -> dict:
             "total_mirror": counts["total"] - counts["transformer"],
             "total_nonmirror": counts["total"],
         }
-    disc = sum(p.numel() for p in Discriminators(size).parameters())
+    disc_size = get_discriminator_size(size_name, discriminator_overrides)
+    disc = sum(p.numel() for p in Discriminators(disc_size).parameters())
     return {"size": size.name, "hop_length": size.hop_length, "tokens_per_s": size.frame_rate,
             "discriminators": disc, "quantizers": rows}
 
@@ -44,16 +47,17 @@ def run(args: argparse.Namespace) -> int:
 
     from dscodec.models.sizes import PRESETS
 
-    overrides = None
+    overrides = discriminator_overrides = None
     if args.config:
         from dscodec.config import load_resolved
 
         cfg = load_resolved(args.config)
         names = [args.size or cfg["model"]["size"]]
         overrides = cfg["model"].get("overrides") or None
+        discriminator_overrides = cfg["train"].get("discriminator_overrides") or None
     else:
         names = [args.size] if args.size else list(PRESETS)
-    infos = [describe(name, overrides) for name in names]
+    infos = [describe(name, overrides, discriminator_overrides) for name in names]
     if args.json:
         print(json.dumps(infos, indent=2))
         return 0

@@ -33,28 +33,33 @@ class CodecOutput:
     stats: dict[str, torch.Tensor]  # commit_loss, codebook_loss, quant_mse, perplexity, usage, ...
 
 
-def build_quantizer(size: ModelSize, kind: str) -> nn.Module:
+def build_quantizer(size: ModelSize, kind: str, *, dead_code_reset: bool = False) -> nn.Module:
+    """The quantizer of `kind`; `dead_code_reset` (`train.dead_code_reset`) acts only in training mode."""
     if kind == "vq":
         return FactorizedVectorQuantizer(
             dim=size.latent_dim, codebook_size=size.codebook_size, codebook_dim=size.codebook_dim,
-            dead_code_reset=size.dead_code_reset,
+            dead_code_reset=dead_code_reset,
         )
     if kind == "pq":
         return ProductQuantizer(
             dim=size.latent_dim, groups=size.pq_groups, group_codebook_size=size.pq_codebook_size,
-            codebook_dim=size.pq_codebook_dim, dead_code_reset=size.dead_code_reset,
+            codebook_dim=size.pq_codebook_dim, dead_code_reset=dead_code_reset,
         )
     raise ConfigError(f"unknown quantizer {kind!r}; expected 'vq' or 'pq'")
 
 
 class CodecModel(nn.Module):
-    def __init__(self, size: ModelSize, quantizer: QuantizerKind = "vq", decoder: DecoderKind = "mirror") -> None:
+    def __init__(self, size: ModelSize, quantizer: QuantizerKind = "vq", decoder: DecoderKind = "mirror",
+                 *, dead_code_reset: bool = False) -> None:
+        """`dead_code_reset` is a training switch (`train.dead_code_reset`), not part of the architecture:
+        it is not saved in codec_config, and a loaded model has it off unless the caller says otherwise."""
         super().__init__()
         if decoder not in ("mirror", "transformer"):
             raise ConfigError(f"unknown decoder {decoder!r}; expected 'mirror' or 'transformer'")
         self.size, self.quantizer_kind, self.decoder_kind = size, quantizer, decoder
+        self.dead_code_reset = dead_code_reset
         self.encoder = Encoder(size)
-        self.quantizer = build_quantizer(size, quantizer)
+        self.quantizer = build_quantizer(size, quantizer, dead_code_reset=dead_code_reset)
         self.decoder = Decoder(size, transformer=decoder == "transformer")
 
     # -- properties -----------------------------------------------------------------------
@@ -101,7 +106,8 @@ class CodecModel(nn.Module):
         if self.decoder_kind == "transformer":
             raise ConfigError("model already has the non-mirrored (transformer) decoder")
         param = next(self.parameters())
-        new = CodecModel(self.size, quantizer=self.quantizer_kind, decoder="transformer")
+        new = CodecModel(self.size, quantizer=self.quantizer_kind, decoder="transformer",
+                         dead_code_reset=self.dead_code_reset)
         new = new.to(device=param.device, dtype=param.dtype)
         result = new.load_state_dict(self.state_dict(), strict=False)
         unexpected = list(result.unexpected_keys)
@@ -115,10 +121,12 @@ class CodecModel(nn.Module):
         return {"size": self.size.to_dict(), "quantizer": self.quantizer_kind, "decoder": self.decoder_kind}
 
     @classmethod
-    def from_codec_config(cls, config: Mapping[str, Any]) -> "CodecModel":
+    def from_codec_config(cls, config: Mapping[str, Any], *, dead_code_reset: bool = False) -> "CodecModel":
+        """Rebuild from codec_config; training settings (`dead_code_reset`) come from the caller."""
         try:
             size = ModelSize.from_dict(config["size"])
-            return cls(size, quantizer=config["quantizer"], decoder=config["decoder"])
+            return cls(size, quantizer=config["quantizer"], decoder=config["decoder"],
+                       dead_code_reset=dead_code_reset)
         except KeyError as err:
             raise ConfigError(f"codec_config lacks key {err}") from err
 

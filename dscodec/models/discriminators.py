@@ -1,5 +1,5 @@
-"""Discriminators (paper §2.4; widths in dscodec/models/sizes.py: MPD from BigCodec, MS-STFT
-from EnCodec): HiFi-GAN multi-period (MPD) and EnCodec-style multi-scale STFT (MS-STFT).
+"""Discriminators (paper §2.4; widths in dscodec/models/discriminator_sizes.py: MPD from
+BigCodec, MS-STFT from EnCodec): HiFi-GAN multi-period (MPD) and EnCodec-style multi-scale STFT (MS-STFT).
 
 - MPD (Kong et al., 2020): the waveform is folded into [T/p, p] for p in 2, 3, 5, 7, 11
   and judged by 2-D convs along the folded time axis, which exposes periodic structure.
@@ -9,6 +9,9 @@ from EnCodec): HiFi-GAN multi-period (MPD) and EnCodec-style multi-scale STFT (M
 
 Every sub-discriminator returns (logits, [feature maps]); `Discriminators.forward`
 returns the list over all of them, the input of dscodec.losses.
+
+The discriminators exist only in training, so their widths are not part of the generator's
+ModelSize (nor of a checkpoint's codec_config): dscodec/models/discriminator_sizes.py.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from dscodec.models.sizes import ModelSize
+from dscodec.models.discriminator_sizes import DiscriminatorSize
 from dscodec.nn import WNConv2d
 
 DiscOutput = tuple[torch.Tensor, list[torch.Tensor]]
@@ -77,7 +80,7 @@ class STFTDiscriminator(nn.Module):
 class Discriminators(nn.Module):
     """MPD (periods 2, 3, 5, 7, 11) + MS-STFT (FFT 2048 ... 128). Input needs T >= max FFT size."""
 
-    def __init__(self, size: ModelSize) -> None:
+    def __init__(self, size: DiscriminatorSize) -> None:
         super().__init__()
         self.size = size
         self.mpd = nn.ModuleList(PeriodDiscriminator(p, size.mpd_channels) for p in size.mpd_periods)

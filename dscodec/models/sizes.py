@@ -5,8 +5,10 @@ Every field is commented with where its value comes from: [paper] stated in DS-C
 leaves open. All presets keep strides [2, 2, 2, 5, 5] -> hop 200 -> 80 tokens/s at 16 kHz,
 so token rate and bitrate are the paper's at every size; only widths shrink.
 Select a preset with `model.size` and change single fields with `model.overrides`.
-The VQ loss weights are training settings, not sizes: `train.loss_weights.commitment` /
-`.codebook` (dscodec.losses.VQLossWeights).
+Only the generator's architecture lives here (a checkpoint's codec_config). Training settings
+do not: the VQ loss weights are `train.loss_weights.commitment` / `.codebook`
+(dscodec.losses.VQLossWeights), dead-code re-seeding is `train.dead_code_reset`, and the
+discriminators' widths are dscodec/models/discriminator_sizes.py (`train.discriminator_overrides`).
 """
 from __future__ import annotations
 
@@ -33,10 +35,6 @@ class ModelSize:
     pq_groups: int = 4                             # [paper] DS-Codec-PQ: 4 groups
     pq_codebook_size: int = 16                     # [paper] each group a VQ of size 16
     pq_codebook_dim: int = 8                       # [ours] per-group projection dim (as the VQ)
-    # [ours] off as in the paper; configs/default.yaml turns it on. A training switch that stays here
-    # for now: the configs set it as `model.overrides.dead_code_reset`, and moving it would change
-    # every training job's hash (dscodec/jobkeys.py), i.e. retrain every system of a finished run.
-    dead_code_reset: bool = False
     # [BigCodec] every SnakeBeta evaluated at twice the rate between Kaiser-sinc filters
     # (dscodec/nn/antialias.py), so BigCodec's released weights run unchanged in our model;
     # off at `small`/`tiny` [ours] for CPU cost (a `small` training step takes ~2x the CPU time
@@ -49,17 +47,6 @@ class ModelSize:
     transformer_heads: int = 16                    # [ours] head dim 64
     transformer_ffn_dim: int = 2816                # [ours] LLaMA rule: 8/3 * 1024 rounded up to 256
     transformer_window: int = 40                   # [ours] +-40 frames (0.5 s): 1 s crops see it all
-    # [BigCodec] MPD widths: Aria-K-Alethia/BigCodec config/model/default.yaml `mpd` (channels 16,
-    # x4 per layer, max 512) through module/mpd.py's 5 downsampling convs = 16, 64, 256, 512, 512
-    # (HiFi-GAN's own are 32, 128, 512, 1024, 1024, which this preset used before). Our last
-    # conv has kernel 3 where module/mpd.py has 2 (kernel_sizes[1] - 1): kept [ours], odd + padded.
-    mpd_channels: tuple[int, ...] = (16, 64, 256, 512, 512)
-    mpd_periods: tuple[int, ...] = (2, 3, 5, 7, 11)             # [paper]
-    # [EnCodec] MS-STFT filters (Défossez et al., 2022: 32). Not BigCodec's: its spectrogram
-    # discriminator (module/mstft.py, `mstft` in config/model/default.yaml: channels 32 growing
-    # to 512, downsample 2, 2, 2) is a different architecture; the paper names MS-STFT.
-    stft_channels: int = 32
-    stft_ffts: tuple[int, ...] = (2048, 1024, 512, 256, 128)    # [paper] FFT sizes 128..2048
 
     @property
     def hop_length(self) -> int:
@@ -82,8 +69,8 @@ class ModelSize:
     def from_dict(cls, data: Mapping[str, Any]) -> "ModelSize":
         # checkpoints written before the field existed all had plain activations
         data = {"anti_aliased_activations": False, **data}
-        # checkpoints written before the VQ loss weights moved to `train.loss_weights` carry them;
-        # they never shaped the network
+        # checkpoints written before the VQ loss weights, dead-code re-seeding and the discriminator
+        # widths moved to `train` carry them; they never shaped the generator
         data = {k: v for k, v in data.items() if k not in MOVED_TO_TRAIN}
         return _replace(cls(), data, source="codec_config")
 
@@ -92,6 +79,11 @@ class ModelSize:
 MOVED_TO_TRAIN: dict[str, str] = {
     "commitment_weight": "train.loss_weights.commitment",
     "codebook_weight": "train.loss_weights.codebook",
+    "dead_code_reset": "train.dead_code_reset",
+    "mpd_channels": "train.discriminator_overrides.mpd_channels",
+    "mpd_periods": "train.discriminator_overrides.mpd_periods",
+    "stft_channels": "train.discriminator_overrides.stft_channels",
+    "stft_ffts": "train.discriminator_overrides.stft_ffts",
 }
 
 PRESETS: dict[str, ModelSize] = {
@@ -109,8 +101,6 @@ PRESETS: dict[str, ModelSize] = {
         codebook_size=1024,                        # [ours] 10 bits -> 0.8 kbps; paper 8192
         transformer_heads=4,                       # [ours] head dim 32
         transformer_ffn_dim=384,                   # [ours] 8/3 * 128 rounded up to 128
-        mpd_channels=(8, 16, 32, 64, 64),          # [ours]
-        stft_channels=8,                           # [ours]
         anti_aliased_activations=False,            # [ours] CPU cost
     ),
     # Tests and CI: seconds per step on CPU [ours].
@@ -127,8 +117,6 @@ PRESETS: dict[str, ModelSize] = {
         transformer_heads=2,
         transformer_ffn_dim=32,
         transformer_window=8,
-        mpd_channels=(4, 8, 8, 8, 8),
-        stft_channels=4,
         anti_aliased_activations=False,            # [ours] CPU cost
     ),
 }

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from dscodec.config import config_hash
+from dscodec.jobkeys import hashed_model_and_train
 from dscodec.progress import Progress
 from dscodec.errors import ConfigError, TrainingError
 from dscodec.losses import (
@@ -227,8 +228,8 @@ class Trainer:
         self.codec, self.disc = codec, disc
         self.hop = codec.hop_length
         self.segment = int(round(train_cfg["segment_seconds"] * codec.sample_rate)) // self.hop * self.hop
-        if self.segment < max(codec.size.stft_ffts):
-            raise ConfigError(f"`train.segment_seconds` too short for the {max(codec.size.stft_ffts)}-point "
+        if self.segment < max(disc.size.stft_ffts):
+            raise ConfigError(f"`train.segment_seconds` too short for the {max(disc.size.stft_ffts)}-point "
                               "MS-STFT discriminator")
         compile_ = bool(train_cfg["compile"])
         self.codec_run = dist_utils.maybe_compile(dist_utils.wrap_ddp(codec, self.info), compile_)
@@ -552,7 +553,9 @@ class Trainer:
 def resume_fingerprint(config: Mapping[str, Any], system: str, stage: int, init_from: str | Path | None) -> str:
     """What a last.pt must match to be resumed: the settings that shape the training
     trajectory, and (stage 2) the stage-1 checkpoint it started from (size + mtime)."""
-    train = {k: v for k, v in config["train"].items() if k not in ("num_workers", "threads", "stage1", "stage2")}
+    # moved settings at their old place: a last.pt written before they moved still resumes
+    model, train = hashed_model_and_train(config)
+    train = {k: v for k, v in train.items() if k not in ("num_workers", "threads", "stage1", "stage2")}
     if train.get("loss_reduction") == "mean":  # the implicit default: checkpoints from before the switch resume
         del train["loss_reduction"]
     init = None
@@ -560,6 +563,6 @@ def resume_fingerprint(config: Mapping[str, Any], system: str, stage: int, init_
         st = Path(init_from).stat()
         init = [str(Path(init_from).resolve()), st.st_size, st.st_mtime_ns]
     return config_hash({
-        "seed": config["seed"], "model": config["model"], "train": train, "stage_cfg": config["train"][f"stage{stage}"],
+        "seed": config["seed"], "model": model, "train": train, "stage_cfg": config["train"][f"stage{stage}"],
         "system": config["systems"][system], "stage": stage, "init": init,
     })

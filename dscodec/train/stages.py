@@ -22,6 +22,7 @@ from torch import nn
 from dscodec import layout
 from dscodec.errors import ConfigError, TrainingError
 from dscodec.models import CodecModel, get_size
+from dscodec.models.discriminator_sizes import discriminator_size
 from dscodec.models.discriminators import Discriminators
 from dscodec.train.checkpoint import load_checkpoint
 
@@ -85,8 +86,9 @@ def build_stage1(config: Mapping[str, Any], system: str) -> StageSetup:
     size = get_size(config["model"]["size"], config["model"].get("overrides"))
     decoder = "mirror" if sys_cfg["stage1"] == "mirror" else "transformer"
     torch.manual_seed(stage_seed(config, 1))
-    codec = CodecModel(size, quantizer=sys_cfg["quantizer"], decoder=decoder)
-    return StageSetup(codec, Discriminators(size))
+    codec = CodecModel(size, quantizer=sys_cfg["quantizer"], decoder=decoder,
+                       dead_code_reset=bool(config["train"]["dead_code_reset"]))
+    return StageSetup(codec, Discriminators(discriminator_size(config)))
 
 
 def build_stage2(config: Mapping[str, Any], system: str, stage1_ckpt: str | Path) -> StageSetup:
@@ -94,7 +96,9 @@ def build_stage2(config: Mapping[str, Any], system: str, stage1_ckpt: str | Path
     ckpt = load_checkpoint(stage1_ckpt)
     if int(ckpt.get("stage", 1)) != 1:
         raise TrainingError(f"{stage1_ckpt}: expected a stage-1 checkpoint, found stage {ckpt.get('stage')}")
-    codec = CodecModel.from_codec_config(ckpt["codec_config"])
+    # the architecture comes from the checkpoint, the training switches from this config
+    codec = CodecModel.from_codec_config(ckpt["codec_config"],
+                                         dead_code_reset=bool(config["train"]["dead_code_reset"]))
     codec.load_state_dict(ckpt["codec"])
     if codec.quantizer_kind != sys_cfg["quantizer"]:
         raise TrainingError(
@@ -110,7 +114,7 @@ def build_stage2(config: Mapping[str, Any], system: str, stage1_ckpt: str | Path
     elif sys_cfg["stage2"] == "plain" and codec.decoder_kind != "mirror":
         raise ConfigError(f"system {system!r}: `stage2: plain` needs a mirrored stage 1 (`stage1: mirror`)")
     torch.manual_seed(stage_seed(config, 2))
-    discriminators = Discriminators(codec.size)  # re-initialised, never loaded from stage 1
+    discriminators = Discriminators(discriminator_size(config))  # re-initialised, never loaded from stage 1
     freeze(codec.encoder)
     freeze(codec.quantizer)
     return StageSetup(codec, discriminators, frozen=[codec.encoder, codec.quantizer], init_from=str(stage1_ckpt))

@@ -15,7 +15,7 @@ rule import_bigcodec_stage1:
     wildcard_constraints:
         system="|".join(BIGCODEC_SYSTEMS) or "^$",
     params:
-        h=lambda wc: config_hash({"model": config["model"], "system": SYSTEMS[wc.system]}),
+        h=lambda wc: config_hash({"model": jobkeys.hashed_model_and_train(config)[0], "system": SYSTEMS[wc.system]}),
     log:
         f"{R}/logs/train/{{system}}-stage1-bigcodec.log",
     localrule: True
