@@ -24,7 +24,9 @@ METRIC_SECONDS: dict[str, float] = {
     "wer": 8.9,            # PocketSphinx, "Evaluation cost" (WER/CER paragraph)
     "utmos": 3.0,          # not measured: an assumption for a wav2vec2-base sized model on one core
 }
-VUV_F1_SECONDS = {"tiny": 4.0, "full": 47.0}   # at the protocol's 10 ms hop; scales with 10 / crepe_hop_ms
+# at the protocol's 10 ms hop, scaling with 10 / crepe_hop_ms. tiny: the reconstruction's track through
+# crepe_conv1d.crepe_forward (1.8 s measured, 3.8 s before it); full: measured before crepe_conv1d, an upper bound
+VUV_F1_SECONDS = {"tiny": 1.8, "full": 47.0}
 DNSMOS_WINDOW_SECONDS = 0.8  # one 9.01 s window (dnsmos_max_windows: 1), measured on 10 s clips (RESULTS.md)
 RECONSTRUCT_CPU_SECONDS = {"tiny": 1.4, "small": 1.4, "paper": 12.6}
 RECONSTRUCT_CUDA_SECONDS = 1.0   # not measured (no GPU here): an upper bound for a forward pass + copies
