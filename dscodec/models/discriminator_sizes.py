@@ -9,11 +9,11 @@ sizes.py: [paper] stated in DS-Codec, [BigCodec] its public recipe, [EnCodec] DÃ
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from dscodec.errors import ConfigError
+from dscodec.models.sizes import replace_fields
 
 SOURCE = "train.discriminator_overrides"
 
@@ -54,15 +54,7 @@ def get_discriminator_size(name: str, overrides: Mapping[str, Any] | None = None
     """Preset of model size `name` with field overrides; unknown names or fields raise ConfigError."""
     if name not in DISCRIMINATOR_PRESETS:
         raise ConfigError(f"`model.size`: unknown size {name!r}; choose one of {sorted(DISCRIMINATOR_PRESETS)}")
-    base = DISCRIMINATOR_PRESETS[name]
-    fields = {f.name for f in dataclasses.fields(DiscriminatorSize)}
-    clean: dict[str, Any] = {}
-    for key, value in (overrides or {}).items():
-        if key not in fields:
-            raise ConfigError(f"`{SOURCE}.{key}`: unknown discriminator field; known: {sorted(fields)}")
-        default = getattr(base, key)
-        clean[key] = tuple(value) if isinstance(default, tuple) and value is not None else value
-    return dataclasses.replace(base, **clean)
+    return replace_fields(DISCRIMINATOR_PRESETS[name], overrides or {}, SOURCE, "discriminator")
 
 
 def discriminator_size(config: Mapping[str, Any]) -> DiscriminatorSize:

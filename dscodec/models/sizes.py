@@ -15,9 +15,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 
 from dscodec.errors import ConfigError
+
+Preset = TypeVar("Preset")
 
 
 @dataclass(frozen=True)
@@ -129,17 +131,25 @@ def get_size(name: str, overrides: Mapping[str, Any] | None = None) -> ModelSize
     return _replace(PRESETS[name], overrides or {}, source="model.overrides")
 
 
-def _replace(base: ModelSize, data: Mapping[str, Any], source: str) -> ModelSize:
-    fields = {f.name: f for f in dataclasses.fields(ModelSize)}
+def replace_fields(base: Preset, data: Mapping[str, Any], source: str, kind: str,
+                   moved: Mapping[str, str] | None = None) -> Preset:
+    """`base` (a frozen dataclass preset) with the fields in `data` replaced, YAML lists made tuples
+    where the field is one. A field in `moved` or unknown raises ConfigError naming `source.key`.
+    Shared by the model sizes here and the discriminator sizes (discriminator_sizes.py)."""
+    fields = {f.name for f in dataclasses.fields(base)}
     clean: dict[str, Any] = {}
     for key, value in data.items():
-        if key in MOVED_TO_TRAIN:
-            raise ConfigError(f"`{source}.{key}` is a training setting now: set `{MOVED_TO_TRAIN[key]}` instead")
+        if moved and key in moved:
+            raise ConfigError(f"`{source}.{key}` is a training setting now: set `{moved[key]}` instead")
         if key not in fields:
-            raise ConfigError(f"`{source}.{key}`: unknown model-size field; known: {sorted(fields)}")
+            raise ConfigError(f"`{source}.{key}`: unknown {kind} field; known: {sorted(fields)}")
         default = getattr(base, key)
         clean[key] = tuple(value) if isinstance(default, tuple) and value is not None else value
-    size = dataclasses.replace(base, **clean)
+    return dataclasses.replace(base, **clean)
+
+
+def _replace(base: ModelSize, data: Mapping[str, Any], source: str) -> ModelSize:
+    size = replace_fields(base, data, source, "model-size", moved=MOVED_TO_TRAIN)
     if size.hop_length <= 0 or size.latent_dim % size.pq_groups:
         raise ConfigError(f"{source}: latent_dim {size.latent_dim} must divide into {size.pq_groups} PQ groups")
     if size.upsample not in ("transposed", "resize"):
