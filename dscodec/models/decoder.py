@@ -13,6 +13,11 @@ with a LLaMA-style Transformer block between the quantizer and the first conv
 identity (dscodec.nn.transformer), so `CodecModel.to_nonmirror` keeps the stage-1
 output. Split into `pre` / `lstm` / `post` for chunked decoding like the encoder. Each Snake
 is anti-aliased as in BigCodec when `size.anti_aliased_activations` is set.
+
+`size.decoder_head == "istft"` [ours, CPU sizes] replaces `post` (the up-sampling blocks) by a
+frame-rate trunk and an inverse-STFT head (Vocos):
+
+    conv k7 (C -> D) -> LayerNorm -> N x ConvNeXt block -> LayerNorm -> linear -> |X|, phase -> iSTFT
 """
 from __future__ import annotations
 
@@ -24,6 +29,8 @@ from torch import nn
 from dscodec.models.sizes import ModelSize
 from dscodec.nn import ResidualUnit, ResLSTM, Transformer, WNConv1d, WNConvTranspose1d
 from dscodec.nn.antialias import AntiAliasedSnakeBeta, snake
+from dscodec.nn.convnext import ChannelLayerNorm, ConvNeXtBlock
+from dscodec.nn.istft import ISTFTHead
 
 
 def upsampler(in_ch: int, out_ch: int, stride: int, kind: str) -> nn.Module:
@@ -67,7 +74,6 @@ class Decoder(nn.Module):
     def __init__(self, size: ModelSize, transformer: bool = False) -> None:
         super().__init__()
         widths = size.encoder_channels[::-1]  # mirror: 1536, 768, ..., 48
-        aa = size.anti_aliased_activations
         self.hop_length = size.hop_length
         self.transformer = (
             Transformer(
@@ -79,26 +85,12 @@ class Decoder(nn.Module):
         )
         self.stem = WNConv1d(size.latent_dim, widths[0], 7, padding=3)
         self.lstm = ResLSTM(widths[0], size.lstm_layers)
-        self.post = nn.Sequential(
-            *(
-                DecoderBlock(widths[i], widths[i + 1], s, size.dilations, aa, size.upsample)
-                for i, s in enumerate(reversed(size.strides))
-            ),
-            snake(widths[-1], aa),
-            WNConv1d(widths[-1], 1, 7, padding=3),
-            nn.Tanh(),
-        )
-        # receptive fields in frames either side (conservative), for chunked decoding
         pre = 3 + (self.transformer.context_frames if self.transformer is not None else 0)
         self.pre_context_frames = pre if self.transformer is None or self.transformer.context_frames >= 0 else -1
-        act = AntiAliasedSnakeBeta.HALF_RECEPTIVE_FIELD if aa else 0
-        half_rf, scale = 0.0, 1.0
-        for s in reversed(size.strides):
-            half_rf += (act + 2) * scale  # the block's Snake, then its transposed conv
-            scale /= s
-            half_rf += sum(ResidualUnit.half_receptive_field(d, aa) for d in size.dilations) * scale
-        half_rf += (act + 3) * scale
-        self.post_context_frames = math.ceil(half_rf) + 1
+        if size.decoder_head == "istft":
+            self.post, self.post_context_frames = _istft_post(size, widths[0])
+        else:
+            self.post, self.post_context_frames = _waveform_post(size, widths)
 
     def pre(self, z: torch.Tensor) -> torch.Tensor:
         if self.transformer is not None:
@@ -108,3 +100,39 @@ class Decoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Quantised latent [B, latent_dim, F] -> waveform [B, 1, F * hop]."""
         return self.post(self.lstm(self.pre(z)))
+
+
+def _waveform_post(size: ModelSize, widths: list[int]) -> tuple[nn.Module, int]:
+    """The paper's up-sampling blocks to 16 kHz, and their receptive field in frames (conservative)."""
+    aa = size.anti_aliased_activations
+    post = nn.Sequential(
+        *(
+            DecoderBlock(widths[i], widths[i + 1], s, size.dilations, aa, size.upsample)
+            for i, s in enumerate(reversed(size.strides))
+        ),
+        snake(widths[-1], aa),
+        WNConv1d(widths[-1], 1, 7, padding=3),
+        nn.Tanh(),
+    )
+    act = AntiAliasedSnakeBeta.HALF_RECEPTIVE_FIELD if aa else 0
+    half_rf, scale = 0.0, 1.0
+    for s in reversed(size.strides):
+        half_rf += (act + 2) * scale  # the block's Snake, then its transposed conv
+        scale /= s
+        half_rf += sum(ResidualUnit.half_receptive_field(d, aa) for d in size.dilations) * scale
+    half_rf += (act + 3) * scale
+    return post, math.ceil(half_rf) + 1
+
+
+def _istft_post(size: ModelSize, in_ch: int) -> tuple[nn.Module, int]:
+    """Frame-rate ConvNeXt trunk + inverse-STFT head (Vocos), and its receptive field in frames."""
+    dim, blocks = size.istft_dim, size.istft_blocks
+    head = ISTFTHead(dim, size.hop_length)
+    post = nn.Sequential(
+        nn.Conv1d(in_ch, dim, 7, padding=3),
+        ChannelLayerNorm(dim, eps=1e-6),
+        *(ConvNeXtBlock(dim, layer_scale=1.0 / max(blocks, 1)) for _ in range(blocks)),
+        ChannelLayerNorm(dim, eps=1e-6),
+        head,
+    )
+    return post, 3 + blocks * ConvNeXtBlock.HALF_RECEPTIVE_FIELD + head.half_receptive_field_frames + 1

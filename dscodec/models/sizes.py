@@ -45,6 +45,13 @@ class ModelSize:
     # [BigCodec] decoder up-sampling: "transposed" (ConvTranspose1d k=2s, as BigCodec) or
     # "resize" (nearest-neighbour repeat by s, then a conv of odd kernel ~s at the new rate [ours]).
     upsample: str = "transposed"
+    # [paper] "waveform": the decoder above, up-sampling to 16 kHz. "istft" [ours], CPU sizes only:
+    # after the LSTM, `istft_blocks` ConvNeXt blocks of width `istft_dim` at the frame rate and an
+    # inverse-STFT head (n_fft = 4 x hop, Vocos/WavTokenizer; dscodec/nn/istft.py): no 16 kHz layers
+    # in the decoder, harmonics from the spectrum it predicts (benchmarks/RESULTS.md, "Learning curves").
+    decoder_head: str = "waveform"
+    istft_dim: int = 256
+    istft_blocks: int = 6
     transformer_layers: int = 1                    # [paper] "a Transformer block"
     transformer_heads: int = 16                    # [ours] head dim 64
     transformer_ffn_dim: int = 2816                # [ours] LLaMA rule: 8/3 * 1024 rounded up to 256
@@ -69,7 +76,7 @@ class ModelSize:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ModelSize":
-        # checkpoints written before the field existed all had plain activations
+        # checkpoints written before the field existed all had plain activations (and a waveform decoder)
         data = {"anti_aliased_activations": False, **data}
         # checkpoints written before the VQ loss weights, dead-code re-seeding and the discriminator
         # widths moved to `train` carry them; they never shaped the generator
@@ -154,4 +161,8 @@ def _replace(base: ModelSize, data: Mapping[str, Any], source: str) -> ModelSize
         raise ConfigError(f"{source}: latent_dim {size.latent_dim} must divide into {size.pq_groups} PQ groups")
     if size.upsample not in ("transposed", "resize"):
         raise ConfigError(f"{source}.upsample: {size.upsample!r}; choose 'transposed' or 'resize'")
+    if size.decoder_head not in ("waveform", "istft"):
+        raise ConfigError(f"{source}.decoder_head: {size.decoder_head!r}; choose 'waveform' or 'istft'")
+    if size.istft_dim < 1 or size.istft_blocks < 0:
+        raise ConfigError(f"{source}: istft_dim must be >= 1 and istft_blocks >= 0")
     return size
