@@ -1,6 +1,8 @@
 """ConvNeXt block over time (Liu et al. 2022, as Vocos' backbone): depthwise conv k7 -> LayerNorm
 -> pointwise MLP (GELU) -> layer scale, added to the input. Used only by the frame-rate trunk
 in front of the inverse-STFT head (dscodec/nn/istft.py), an option of the CPU sizes [ours].
+The WavTokenizer port has a twin (`ports/wavtokenizer_model.py`), kept apart: its norm is conditioned
+(AdaLayerNorm) and its parameter names must match the released checkpoint.
 """
 from __future__ import annotations
 

@@ -4,8 +4,13 @@
 Why [ours], for the CPU sizes only: a waveform decoder (transposed convolutions from the 80 Hz
 frame rate to 16 kHz, paper §2.1) must learn to make periodic, pitch-following signals sample
 by sample, and in the few hundred steps a CPU budget buys it emits the speech envelope as noise
-(benchmarks/RESULTS.md, "Learning curves"). A spectral head gets harmonics from the spectrum it
-is asked for directly and runs entirely at the frame rate (no 16 kHz convolutions or Snakes).
+(benchmarks/RESULTS.md, "Learning curves"). A spectral head is asked for the spectrum directly
+and runs entirely at the frame rate (no 16 kHz convolutions or Snakes). Measured, it did not learn
+faster at `small` (RESULTS, "An inverse-STFT decoder head"), so it stays an option, off by default.
+
+The WavTokenizer baseline port (dscodec/evaluate/baselines/ports/wavtokenizer_model.py) has its own
+`ISTFTHead`: it calls `torch.istft` and keeps upstream's parameter names so the released checkpoint
+loads, which is why the two are not one module.
 
 The inverse DFT is written as two matrix products with a windowed cosine/sine basis and the
 overlap-add as shifted sums, not `torch.istft`, so the head traces into an ONNX graph at opset
