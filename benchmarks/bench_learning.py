@@ -64,14 +64,14 @@ def pick_dev(manifest: Path, count: int, seed: int) -> list[dict[str, Any]]:
 
 
 def worker(recipe: str, overlay: str | None, data_dir: Path, minutes: float, eval_every: float,
-           threads: int, dev_count: int, steps: int | None, out: Path) -> None:
+           threads: int, dev_count: int, steps: int | None, out: Path, keep_audio: int = 0) -> None:
     import numpy as np
     import torch
     import torch.nn.functional as F
     from pesq import pesq
     from pystoi import stoi
 
-    from dscodec.audio import load_audio
+    from dscodec.audio import load_audio, save_audio
     from dscodec.config import load_config, read_yaml
     from dscodec.train.loop import Trainer
     from dscodec.train.stages import build_stage
@@ -100,10 +100,12 @@ def worker(recipe: str, overlay: str | None, data_dir: Path, minutes: float, eva
     def score() -> dict[str, float]:
         trainer.codec.eval()
         mels, pesqs, stois = [], [], []
-        for ref in refs:
+        for index, ref in enumerate(refs):
             length = ref.shape[-1]
             x = F.pad(ref[None], (0, (-length) % hop))
             recon = trainer.codec(x).recon[0, 0, :length].clamp(-1, 1)
+            if index < keep_audio:  # to look at (spectrograms), not scored again
+                save_audio(out / "audio" / f"dev{index}-step{trainer.step:05d}.wav", recon[None], 16000)
             mels.append(float(trainer.mel_loss(recon[None, None], ref[None])))
             r, d = ref[0].numpy().astype(np.float64), recon.numpy().astype(np.float64)
             try:
@@ -181,6 +183,54 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     fig.savefig(path.with_suffix(".pdf"))
 
 
+def spectrograms(out: Path, data_dir: Path, recipe: str, dev_count: int, path: Path, panels: int = 4) -> None:
+    """Log spectrograms of dev utterance 0: the reference, then the recipe's reconstructions at up to
+    `panels` scoring points spread over the run (written there with --keep-audio)."""
+    import matplotlib
+    import numpy as np
+    import torch
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dscodec.audio import load_audio
+
+    files = sorted((out / recipe / "audio").glob("dev0-step*.wav"))
+    if not files:
+        raise SystemExit(f"{out / recipe / 'audio'}: no dev0-step*.wav (train with --keep-audio 1 or more)")
+    picks = [files[int(round(i))] for i in np.linspace(0, len(files) - 1, min(panels, len(files)))]
+    ref_row = pick_dev(data_dir / "data/librispeech/dev.tsv", dev_count, seed=0)[0]
+    steps = {int(f.stem.split("step")[1]): f for f in picks}
+    cpu_at = {r["step"]: r["cpu_min"] for r in load_points(out) if r["recipe"] == recipe}
+    clips = [("reference", load_audio(ref_row["path"], 16000)[0])]
+    clips += [(f"step {step}" + (f" ({cpu_at[step]:.0f} CPU-min)" if step in cpu_at else ""), load_audio(f, 16000)[0])
+              for step, f in steps.items()]
+    fig, axes = plt.subplots(len(clips), 1, figsize=(8, 1.9 * len(clips)), sharex=True, constrained_layout=True)
+    window = torch.hann_window(1024)
+    for ax, (title, wav) in zip(axes, clips):
+        spec = torch.stft(wav, 1024, 160, window=window, return_complex=True).abs().clamp_min(1e-5).log10()
+        ax.imshow(spec.numpy() * 20, origin="lower", aspect="auto", cmap="magma", vmin=-100, vmax=0,
+                  extent=(0, wav.numel() / 16000, 0, 8))
+        ax.set_ylim(0, 4)
+        ax.set_ylabel("kHz")
+        ax.set_title(title, fontsize=9)
+    axes[-1].set_xlabel("seconds")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def crossing_minutes(rows: list[dict[str, Any]], key: str, target: float, from_min: float) -> tuple[float, float, float]:
+    """Fit key = a + b ln(CPU-minutes) over the points at or after `from_min`; return (a, b, minutes at
+    which the fit reaches `target`, inf if it never does). A curve that flattens faster than a
+    logarithm crosses later than this says; one that steepens (harmonics appearing) earlier."""
+    import numpy as np
+
+    pts = [(r["cpu_min"], r[key]) for r in rows if r["cpu_min"] >= from_min and np.isfinite(r[key])]
+    x, y = np.log([p[0] for p in pts]), np.array([p[1] for p in pts])
+    b, a = np.polyfit(x, y, 1)
+    return float(a), float(b), float(np.exp((target - a) / b)) if b > 0 else float("inf")
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     lines = ["| recipe | step | CPU-min | wall-min | mel distance | PESQ-WB | STOI |", "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -205,13 +255,20 @@ def main() -> None:
     parser.add_argument("--write", type=Path, default=None, help="update this RESULTS.md section")
     parser.add_argument("--figure", type=Path, default=None, help="write the curves here (PNG + PDF)")
     parser.add_argument("--report-only", action="store_true", help="re-draw from --out without training")
+    parser.add_argument("--spectrograms", type=Path, default=None,
+                        help="with one recipe: spectrograms of dev utterance 0 over the run (needs --keep-audio)")
+    parser.add_argument("--target", action="append", default=[], metavar="KEY=VALUE",
+                        help="fit KEY = a + b ln(CPU-min) from --fit-from on and print where it reaches VALUE")
+    parser.add_argument("--fit-from", type=float, default=10.0, help="first CPU-minute the fit uses")
+    parser.add_argument("--keep-audio", type=int, default=0,
+                        help="write the first K dev reconstructions at every scoring point (OUT/NAME/audio/)")
     parser.add_argument("--one", nargs=2, metavar=("NAME", "OVERLAY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.one:
         name, overlay = args.one
         worker(name, overlay or None, args.data, args.minutes, args.eval_every, args.threads, args.dev, args.steps,
-               args.out / name)
+               args.out / name, args.keep_audio)
         return
     recipes = [r.split("=", 1) if "=" in r else [r, ""] for r in (args.recipe or ["new"])]
     for name, overlay in recipes:
@@ -233,7 +290,8 @@ def main() -> None:
                 log = (args.out / name / "log.txt").open("w")
                 cmd = [sys.executable, __file__, "--one", name, overlay, "--data", str(args.data), "--minutes",
                        str(args.minutes), "--eval-every", str(args.eval_every), "--threads", str(args.threads),
-                       "--dev", str(args.dev), "--out", str(args.out)] + (["--steps", str(args.steps)] if args.steps else [])
+                       "--dev", str(args.dev), "--out", str(args.out), "--keep-audio", str(args.keep_audio)]
+                cmd += ["--steps", str(args.steps)] if args.steps else []
                 running.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)))
             time.sleep(5)
             for name, proc in list(running):
@@ -246,6 +304,14 @@ def main() -> None:
     print(table(rows))
     if args.figure:
         plot(rows, args.figure)
+    if args.spectrograms:
+        spectrograms(args.out, args.data, recipes[0][0], args.dev, args.spectrograms)
+    for spec in args.target:
+        key, value = spec.split("=", 1)
+        for name, _ in recipes:
+            a, b, minutes = crossing_minutes([r for r in rows if r["recipe"] == name], key, float(value), args.fit_from)
+            print(f"{name}: {key} ~ {a:.3f} + {b:.4f} ln(CPU-min) from {args.fit_from:g} CPU-min on; "
+                  f"reaches {value} at ~{minutes:.3g} CPU-minutes")
     if args.write:
         cmdline = " ".join(["python", "benchmarks/bench_learning.py", *sys.argv[1:]])
         body = (f"{SECTION}\n\n`{cmdline}` ({started}).\n\n"
