@@ -1,0 +1,58 @@
+"""The arithmetic the benchmarks report from: the roofline probe's FLOP and LSTM accounting
+(benchmarks/probe_roofline.py) and the learning-curve extrapolation (benchmarks/bench_learning.py).
+
+Why: these numbers go into benchmarks/RESULTS.md as evidence for issues 10 and 14 (how far the
+codec is from the hardware's floor; how many CPU-minutes a target needs); a wrong count there
+would mislead without any test failing elsewhere.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import bench_learning  # noqa: E402
+import probe_roofline  # noqa: E402
+
+
+def test_conv_flops_are_two_per_multiply_add() -> None:
+    conv = nn.Conv1d(4, 6, kernel_size=3, padding=1)
+    x = torch.randn(1, 4, 50)
+    flops, by_op = probe_roofline.counted_flops(conv, x)
+    assert flops == 2 * 4 * 6 * 3 * 50
+    assert set(by_op) == {"convolution"}
+
+
+def test_lstm_is_counted_by_hand_not_by_the_flop_counter() -> None:
+    """The probe adds the LSTM's input projections itself; it must not be counted twice."""
+    lstm = nn.LSTM(3, 5, num_layers=2, batch_first=True)
+    flops, _ = probe_roofline.counted_flops(lambda x: lstm(x)[0], torch.randn(1, 7, 3))
+    assert flops == 0
+    layers = probe_roofline.lstm_layers(lstm)
+    assert layers == [(3, 5), (5, 5)]
+    assert probe_roofline.input_projection_flops(layers, frames=7) == 8 * 5 * (3 + 5) * 7
+
+
+def test_activation_elements_counts_every_snake_input() -> None:
+    from dscodec.nn.activations import SnakeBeta
+
+    model = nn.Sequential(SnakeBeta(2), nn.Conv1d(2, 3, 1), SnakeBeta(3))
+    assert probe_roofline.activation_elements(model, model, torch.randn(1, 2, 10)) == 2 * 10 + 3 * 10
+
+
+def test_crossing_minutes_inverts_a_logarithmic_curve() -> None:
+    rows = [{"cpu_min": m, "pesq_wb": 1.0 + 0.1 * math.log(m)} for m in (5, 10, 20, 40)]
+    a, b, minutes = bench_learning.crossing_minutes(rows, "pesq_wb", 1.5, from_min=10)
+    assert a == pytest.approx(1.0) and b == pytest.approx(0.1)
+    assert minutes == pytest.approx(math.exp(5.0), rel=1e-6)
+
+
+def test_crossing_minutes_is_infinite_for_a_flat_or_falling_curve() -> None:
+    rows = [{"cpu_min": m, "stoi": 0.7 - 0.01 * m} for m in (10, 20, 30)]
+    assert bench_learning.crossing_minutes(rows, "stoi", 0.85, from_min=10)[2] == math.inf
