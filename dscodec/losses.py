@@ -3,6 +3,10 @@
 - Multi-scale mel reconstruction: L1 between log-mel spectrograms at several window sizes
   (DAC's setting: windows 32 ... 2048 with 5 ... 320 mel bands), so both fine time detail
   and fine frequency detail are penalised.
+- Optional [ours], off unless `train.loss_weights.stft` > 0: Parallel WaveGAN's multi-resolution
+  STFT loss (Yamamoto et al., 2020): spectral convergence on linear magnitudes plus log-magnitude
+  L1, at FFT sizes 512/1024/2048. Its linear-magnitude term weighs the harmonic peaks that a
+  log-mel L1 averages away (a CPU-recipe lever for issue 10, benchmarks/RESULTS.md).
 - LSGAN adversarial loss (Mao et al., 2017), as in HiFi-GAN/BigCodec.
 - Feature matching: L1 between the discriminator feature maps of real and generated audio.
 - VQ: the quantizer's raw commitment and codebook losses, weighted here and nowhere else
@@ -77,6 +81,38 @@ class MelReconstructionLoss(nn.Module):
             y = mel(target).clamp_min(self.clamp_eps).log10()
             loss = loss + F.l1_loss(x, y)
         return loss / len(self.mels) if reduction == "mean" else loss
+
+
+class MultiResolutionSTFTLoss(nn.Module):
+    """Spectral convergence + log-STFT-magnitude L1, averaged over resolutions (Parallel WaveGAN,
+    Yamamoto et al., 2020, Eq. 5-7; its FFT/hop/window sizes scaled from 24 to 16 kHz)."""
+
+    def __init__(
+        self,
+        fft_sizes: Sequence[int] = (512, 1024, 2048),
+        hop_lengths: Sequence[int] = (50, 120, 240),
+        win_lengths: Sequence[int] = (240, 600, 1200),
+        eps: float = 1e-7,
+    ) -> None:
+        super().__init__()
+        self.resolutions = list(zip(fft_sizes, hop_lengths, win_lengths))
+        self.eps = eps
+        for n_fft, _, win in self.resolutions:
+            self.register_buffer(f"window_{n_fft}", torch.hann_window(win), persistent=False)
+
+    def _magnitude(self, wav: torch.Tensor, n_fft: int, hop: int, win: int) -> torch.Tensor:
+        spec = torch.stft(wav.flatten(0, -2), n_fft, hop, win, getattr(self, f"window_{n_fft}"),
+                          return_complex=True)
+        return (spec.real.square() + spec.imag.square()).clamp_min(self.eps).sqrt()
+
+    def forward(self, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Scalar loss of [B, 1, T] recon against target: mean over resolutions of SC + log-mag L1."""
+        loss = recon.new_zeros(())
+        for n_fft, hop, win in self.resolutions:
+            x, y = self._magnitude(recon, n_fft, hop, win), self._magnitude(target, n_fft, hop, win)
+            convergence = torch.linalg.norm(y - x) / torch.linalg.norm(y).clamp_min(self.eps)
+            loss = loss + convergence + F.l1_loss(x.log(), y.log())
+        return loss / len(self.resolutions)
 
 
 def generator_adversarial_loss(fake_outs: DiscOutputs, reduction: Reduction = "mean") -> torch.Tensor:

@@ -72,3 +72,27 @@ def test_the_former_model_keys_name_their_new_place() -> None:
                         "dead_code_reset": True, "mpd_channels": [4, 8, 8, 8, 8], "mpd_periods": [2, 3, 5, 7, 11],
                         "stft_channels": 4, "stft_ffts": [2048, 1024, 512, 256, 128]}
     assert ModelSize.from_dict(old_codec_config) == get_size("tiny")
+
+
+def test_the_optional_stft_term_is_weighted_once_and_absent_by_default(tmp_path: Path) -> None:
+    """`loss_weights.stft` (Parallel WaveGAN's multi-resolution STFT loss, [ours]) adds exactly
+    weight x its raw value; configs without the key run no STFT loss at all."""
+    m = _one_step(tmp_path, "ds_codec_vq", {"loss_weights": {"stft": 2.0}})
+    vq = LEGACY["commitment"] * m["commit_loss"] + LEGACY["codebook"] * m["codebook_loss"]
+    total = (LEGACY["mel"] * m["loss_mel"] + LEGACY["vq"] * vq + 2.0 * m["loss_stft"]
+             + LEGACY["adversarial"] * m["loss_adv"] + LEGACY["feature_matching"] * m["loss_fm"])
+    assert m["loss_stft"] > 0
+    assert m["loss_g"] == pytest.approx(total, rel=1e-6)
+    assert "loss_stft" not in _one_step(tmp_path / "plain", "ds_codec_vq", {})
+
+
+def test_the_stft_loss_is_zero_on_identical_audio_and_scale_aware() -> None:
+    from dscodec.losses import MultiResolutionSTFTLoss
+
+    torch.manual_seed(0)
+    loss = MultiResolutionSTFTLoss()
+    y = torch.randn(2, 1, 8000)
+    assert float(loss(y, y)) == pytest.approx(0.0, abs=1e-6)
+    # half the amplitude: spectral convergence 0.5 at every resolution, log-magnitude L1 ln 2
+    # (up to the magnitude floor in near-silent bins)
+    assert float(loss(0.5 * y, y)) == pytest.approx(0.5 + 0.6931, rel=1e-3)

@@ -53,6 +53,7 @@ from dscodec.errors import ConfigError, TrainingError
 from dscodec.losses import (
     REDUCTIONS,
     MelReconstructionLoss,
+    MultiResolutionSTFTLoss,
     Reduction,
     VQLossWeights,
     discriminator_loss,
@@ -235,6 +236,8 @@ class Trainer:
         self.codec_run = dist_utils.maybe_compile(dist_utils.wrap_ddp(codec, self.info), compile_)
         self.disc_run = dist_utils.maybe_compile(dist_utils.wrap_ddp(disc, self.info), compile_)
         self.mel_loss = MelReconstructionLoss(codec.sample_rate).to(self.device)
+        # optional [ours] (absent = 0, so configs without it keep their job keys and numbers)
+        self.stft_loss = MultiResolutionSTFTLoss().to(self.device) if weights.get("stft", 0.0) > 0 else None
 
         hp = self.hp
         self.gen_params = setup.trainable_codec_parameters()
@@ -325,6 +328,10 @@ class Trainer:
         loss_vq = self.vq_loss(out.commit_loss, out.codebook_loss).float()
         loss_g = w["mel"] * loss_mel + w["vq"] * loss_vq
         metrics: dict[str, torch.Tensor] = {}
+        if self.stft_loss is not None:
+            loss_stft = self.stft_loss(recon, wav)
+            loss_g = loss_g + w["stft"] * loss_stft
+            metrics["loss_stft"] = loss_stft
 
         if adversarial:
             # (2) discriminators: LSGAN on real vs detached reconstructions
