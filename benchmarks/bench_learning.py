@@ -219,16 +219,21 @@ def spectrograms(out: Path, data_dir: Path, recipe: str, dev_count: int, path: P
     plt.close(fig)
 
 
-def crossing_minutes(rows: list[dict[str, Any]], key: str, target: float, from_min: float) -> tuple[float, float, float]:
-    """Fit key = a + b ln(CPU-minutes) over the points at or after `from_min`; return (a, b, minutes at
-    which the fit reaches `target`, inf if it never does). A curve that flattens faster than a
-    logarithm crosses later than this says; one that steepens (harmonics appearing) earlier."""
+def crossing_minutes(rows: list[dict[str, Any]], key: str, target: float, from_min: float,
+                     form: str = "log") -> tuple[float, float, float]:
+    """Fit key = a + b ln(CPU-minutes) (form "log") or a + b CPU-minutes ("linear") over the points at
+    or after `from_min`; return (a, b, CPU-minutes at which the fit reaches `target`, inf if it never
+    does). The two bracket a curve that flattens (log) or keeps its last slope (linear); harmonics
+    appearing would cross earlier than both."""
     import numpy as np
 
     pts = [(r["cpu_min"], r[key]) for r in rows if r["cpu_min"] >= from_min and np.isfinite(r[key])]
-    x, y = np.log([p[0] for p in pts]), np.array([p[1] for p in pts])
+    x, y = np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
+    if form == "log":
+        b, a = np.polyfit(np.log(x), y, 1)
+        return float(a), float(b), float(np.exp((target - a) / b)) if b > 0 else float("inf")
     b, a = np.polyfit(x, y, 1)
-    return float(a), float(b), float(np.exp((target - a) / b)) if b > 0 else float("inf")
+    return float(a), float(b), float((target - a) / b) if b > 0 else float("inf")
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -258,7 +263,7 @@ def main() -> None:
     parser.add_argument("--spectrograms", type=Path, default=None,
                         help="with one recipe: spectrograms of dev utterance 0 over the run (needs --keep-audio)")
     parser.add_argument("--target", action="append", default=[], metavar="KEY=VALUE",
-                        help="fit KEY = a + b ln(CPU-min) from --fit-from on and print where it reaches VALUE")
+                        help="fit KEY against CPU-min (straight line and logarithm) from --fit-from on; print where each reaches VALUE")
     parser.add_argument("--fit-from", type=float, default=10.0, help="first CPU-minute the fit uses")
     parser.add_argument("--keep-audio", type=int, default=0,
                         help="write the first K dev reconstructions at every scoring point (OUT/NAME/audio/)")
@@ -309,9 +314,11 @@ def main() -> None:
     for spec in args.target:
         key, value = spec.split("=", 1)
         for name, _ in recipes:
-            a, b, minutes = crossing_minutes([r for r in rows if r["recipe"] == name], key, float(value), args.fit_from)
-            print(f"{name}: {key} ~ {a:.3f} + {b:.4f} ln(CPU-min) from {args.fit_from:g} CPU-min on; "
-                  f"reaches {value} at ~{minutes:.3g} CPU-minutes")
+            mine = [r for r in rows if r["recipe"] == name]
+            for form, x in (("linear", "CPU-min"), ("log", "ln(CPU-min)")):
+                a, b, minutes = crossing_minutes(mine, key, float(value), args.fit_from, form)
+                print(f"{name}: {key} ~ {a:.3f} + {b:.4f} {x} from {args.fit_from:g} CPU-min on; "
+                      f"reaches {value} at ~{minutes:.3g} CPU-minutes")
     if args.write:
         cmdline = " ".join(["python", "benchmarks/bench_learning.py", *sys.argv[1:]])
         body = (f"{SECTION}\n\n`{cmdline}` ({started}).\n\n"

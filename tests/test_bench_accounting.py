@@ -53,6 +53,14 @@ def test_crossing_minutes_inverts_a_logarithmic_curve() -> None:
     assert minutes == pytest.approx(math.exp(5.0), rel=1e-6)
 
 
-def test_crossing_minutes_is_infinite_for_a_flat_or_falling_curve() -> None:
+def test_crossing_minutes_extends_a_straight_line() -> None:
+    rows = [{"cpu_min": m, "stoi": 0.5 + 0.01 * m} for m in (5, 10, 20, 30)]
+    a, b, minutes = bench_learning.crossing_minutes(rows, "stoi", 0.85, from_min=10, form="linear")
+    assert (a, b) == (pytest.approx(0.5), pytest.approx(0.01))
+    assert minutes == pytest.approx(35.0)
+
+
+@pytest.mark.parametrize("form", ["log", "linear"])
+def test_crossing_minutes_is_infinite_for_a_flat_or_falling_curve(form: str) -> None:
     rows = [{"cpu_min": m, "stoi": 0.7 - 0.01 * m} for m in (10, 20, 30)]
-    assert bench_learning.crossing_minutes(rows, "stoi", 0.85, from_min=10)[2] == math.inf
+    assert bench_learning.crossing_minutes(rows, "stoi", 0.85, from_min=10, form=form)[2] == math.inf
