@@ -9,6 +9,11 @@ a rough guide to what trained weights would do).
 
     python benchmarks/probe_onnx_int8.py --ops all            # every op onnxruntime can quantise
     python benchmarks/probe_onnx_int8.py --ops LSTM MatMul Gemm
+    python benchmarks/probe_onnx_int8.py --static --ops Conv ConvTranspose MatMul   # QDQ, calibrated
+
+`--static` quantises with `quantize_static` instead (QDQ format, per-channel int8 weights, uint8
+activations with ranges calibrated on a few seconds of the same kind of signal), which lets
+onnxruntime fuse Conv into QLinearConv rather than the ConvInteger of dynamic quantisation.
 
 A probe, not a shipped path: nothing in `DSCodec` uses int8 graphs.
 """
@@ -45,6 +50,28 @@ def best_rtf(encoder, decoder, audio: np.ndarray, seconds: float, repeats: int) 
     return best_enc / seconds, best_dec / seconds, codes
 
 
+def quantize_calibrated(folder: Path, ops: list[str] | None, calibration_audio: np.ndarray, threads: int) -> None:
+    """int8-ENCODER/DECODER files in `folder` by `quantize_static` (QDQ), calibrated on one clip and its codes."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from dscodec.onnx_export import DECODER_FILE, ENCODER_FILE
+
+    class OneInput(CalibrationDataReader):
+        def __init__(self, name: str, value: np.ndarray) -> None:
+            self.items = iter([{name: value}])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    encoder = session(folder / ENCODER_FILE, threads)
+    codes = encoder.run(None, {encoder.get_inputs()[0].name: calibration_audio})[0]
+    for name, value in ((ENCODER_FILE, calibration_audio), (DECODER_FILE, codes)):
+        graph = session(folder / name, threads)
+        quantize_static(str(folder / name), str(folder / f"int8-{name}"), OneInput(graph.get_inputs()[0].name, value),
+                        quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, op_types_to_quantize=ops)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="paper")
@@ -52,6 +79,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--static", action="store_true", help="calibrated QDQ quantisation (quantize_static)")
     args = parser.parse_args()
 
     import torch
@@ -71,9 +99,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="onnx-int8-") as tmp:
         folder = Path(tmp)
         export_onnx(CodecModel(get_size(args.size), quantizer="vq", decoder="transformer"), folder)
-        for name in (ENCODER_FILE, DECODER_FILE):
-            quantize_dynamic(str(folder / name), str(folder / f"int8-{name}"), weight_type=QuantType.QInt8,
-                             op_types_to_quantize=ops)
+        if args.static:
+            quantize_calibrated(folder, ops, audio[..., : 16000 * 2], args.threads)
+        else:
+            for name in (ENCODER_FILE, DECODER_FILE):
+                quantize_dynamic(str(folder / name), str(folder / f"int8-{name}"), weight_type=QuantType.QInt8,
+                                 op_types_to_quantize=ops)
         fp32 = [session(folder / name, args.threads) for name in (ENCODER_FILE, DECODER_FILE)]
         int8 = [session(folder / f"int8-{name}", args.threads) for name in (ENCODER_FILE, DECODER_FILE)]
         enc32, dec32, codes32 = best_rtf(*fp32, audio, args.seconds, args.repeats)
@@ -81,7 +112,7 @@ def main() -> None:
         dec_in = fp32[1].get_inputs()[0].name
         ref, approx = fp32[1].run(None, {dec_in: codes32})[0], int8[1].run(None, {dec_in: codes32})[0]
     rel = float(np.sqrt(np.mean((ref - approx) ** 2)) / (np.sqrt(np.mean(ref ** 2)) + 1e-12))
-    print(f"size {args.size}, ops {' '.join(args.ops)}, {args.seconds:g} s, {args.threads} threads, best of {args.repeats}")
+    print(f"size {args.size}, {'static' if args.static else 'dynamic'}, ops {' '.join(args.ops)}, {args.seconds:g} s, {args.threads} threads, best of {args.repeats}")
     print("| graphs | encode RTF | decode RTF |\n|---|---|---|")
     print(f"| fp32 | {enc32:.3f} | {dec32:.3f} |\n| int8 | {enc8:.3f} | {dec8:.3f} |")
     print(f"| int8 / fp32 | {enc8 / enc32:.2f} | {dec8 / dec32:.2f} |")
