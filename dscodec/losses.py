@@ -97,19 +97,19 @@ class MultiResolutionSTFTLoss(nn.Module):
         super().__init__()
         self.resolutions = list(zip(fft_sizes, hop_lengths, win_lengths))
         self.eps = eps
-        for n_fft, _, win in self.resolutions:
-            self.register_buffer(f"window_{n_fft}", torch.hann_window(win), persistent=False)
+        for index, (_, _, win) in enumerate(self.resolutions):
+            self.register_buffer(f"window_{index}", torch.hann_window(win), persistent=False)
 
-    def _magnitude(self, wav: torch.Tensor, n_fft: int, hop: int, win: int) -> torch.Tensor:
-        spec = torch.stft(wav.flatten(0, -2), n_fft, hop, win, getattr(self, f"window_{n_fft}"),
-                          return_complex=True)
+    def _magnitude(self, wav: torch.Tensor, index: int) -> torch.Tensor:
+        n_fft, hop, win = self.resolutions[index]
+        spec = torch.stft(wav.flatten(0, -2), n_fft, hop, win, getattr(self, f"window_{index}"), return_complex=True)
         return (spec.real.square() + spec.imag.square()).clamp_min(self.eps).sqrt()
 
     def forward(self, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Scalar loss of [B, 1, T] recon against target: mean over resolutions of SC + log-mag L1."""
         loss = recon.new_zeros(())
-        for n_fft, hop, win in self.resolutions:
-            x, y = self._magnitude(recon, n_fft, hop, win), self._magnitude(target, n_fft, hop, win)
+        for index in range(len(self.resolutions)):
+            x, y = self._magnitude(recon, index), self._magnitude(target, index)
             convergence = torch.linalg.norm(y - x) / torch.linalg.norm(y).clamp_min(self.eps)
             loss = loss + convergence + F.l1_loss(x.log(), y.log())
         return loss / len(self.resolutions)
