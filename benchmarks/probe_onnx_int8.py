@@ -50,8 +50,9 @@ def best_rtf(encoder, decoder, audio: np.ndarray, seconds: float, repeats: int) 
     return best_enc / seconds, best_dec / seconds, codes
 
 
-def quantize_calibrated(folder: Path, ops: list[str] | None, calibration_audio: np.ndarray, threads: int) -> None:
-    """int8-ENCODER/DECODER files in `folder` by `quantize_static` (QDQ), calibrated on one clip and its codes."""
+def quantize_calibrated(folder: Path, fp32: list, ops: list[str] | None, calibration_audio: np.ndarray) -> None:
+    """int8-ENCODER/DECODER files in `folder` by `quantize_static` (QDQ), calibrated on one clip and
+    its codes; `fp32` = the [encoder, decoder] sessions of the fp32 graphs there."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     from dscodec.onnx_export import DECODER_FILE, ENCODER_FILE
@@ -63,10 +64,9 @@ def quantize_calibrated(folder: Path, ops: list[str] | None, calibration_audio: 
         def get_next(self):
             return next(self.items, None)
 
-    encoder = session(folder / ENCODER_FILE, threads)
+    encoder, decoder = fp32
     codes = encoder.run(None, {encoder.get_inputs()[0].name: calibration_audio})[0]
-    for name, value in ((ENCODER_FILE, calibration_audio), (DECODER_FILE, codes)):
-        graph = session(folder / name, threads)
+    for name, graph, value in ((ENCODER_FILE, encoder, calibration_audio), (DECODER_FILE, decoder, codes)):
         quantize_static(str(folder / name), str(folder / f"int8-{name}"), OneInput(graph.get_inputs()[0].name, value),
                         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, op_types_to_quantize=ops)
@@ -99,13 +99,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="onnx-int8-") as tmp:
         folder = Path(tmp)
         export_onnx(CodecModel(get_size(args.size), quantizer="vq", decoder="transformer"), folder)
+        fp32 = [session(folder / name, args.threads) for name in (ENCODER_FILE, DECODER_FILE)]
         if args.static:
-            quantize_calibrated(folder, ops, audio[..., : 16000 * 2], args.threads)
+            quantize_calibrated(folder, fp32, ops, audio[..., : 16000 * 2])
         else:
             for name in (ENCODER_FILE, DECODER_FILE):
                 quantize_dynamic(str(folder / name), str(folder / f"int8-{name}"), weight_type=QuantType.QInt8,
                                  op_types_to_quantize=ops)
-        fp32 = [session(folder / name, args.threads) for name in (ENCODER_FILE, DECODER_FILE)]
         int8 = [session(folder / f"int8-{name}", args.threads) for name in (ENCODER_FILE, DECODER_FILE)]
         enc32, dec32, codes32 = best_rtf(*fp32, audio, args.seconds, args.repeats)
         enc8, dec8, codes8 = best_rtf(*int8, audio, args.seconds, args.repeats)

@@ -6,7 +6,8 @@ be read against what the hardware allows, not only against the target:
 
 - **compute**: the floating-point operations of every convolution, matrix product and attention
   in `encode` / `decode` (`torch.utils.flop_counter.FlopCounterMode` over the folded inference
-  model; LSTM counted analytically, 8 h (in + h) per layer and frame), at the machine's best
+  model, which does not see `nn.LSTM`; the LSTM input projections, 8 h x in per layer and frame,
+  are added by hand, its recurrent products are the next part), at the machine's best
   fp32 matrix-product rate, measured here (a 2048^3 `torch.mm`, best of 5). Convolutions with few
   channels and depthwise filters never reach that rate, so this part is optimistic.
 - **recurrence**: an LSTM's frames run one after another, and each frame multiplies the
@@ -17,7 +18,7 @@ be read against what the hardware allows, not only against the target:
   fused kernel), at the machine's streaming bandwidth (a 512 MiB tensor copy, bytes read + written
   per second).
 
-The bound is the sum of the two (layers run one after another). It then times the folded PyTorch
+The bound is the sum of the three (layers run one after another). It then times the folded PyTorch
 model (what `DSCodec` runs) on the same signal and breaks its time down by operator with
 `torch.profiler`, so one sees where the gap to the bound is.
 
