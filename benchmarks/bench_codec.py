@@ -13,10 +13,12 @@ side by side, next to EnCodec's 24 kHz model at 1.5 kbps built with random weigh
 It prints wall-clock and CPU (process) time as RTFs, peak memory, and the ratios to EnCodec
 and to `today` from the same run. Then it encodes and decodes one long file (10 minutes by
 default, `--long-size`, chunked PyTorch path) and prints its peak memory next to the 10 s
-clip's. Decoding streams the pieces and drops them (as `dscodec decode` writes them out);
-encoding holds the whole input waveform and its resampled/padded copies (10 minutes at
-16 kHz is 38 MB of float32 per copy), so encode memory grows with the file by that much,
-while the model's own memory is bounded by the chunk length.
+clip's and a 1-minute file's, both through the library's in-memory calls (`encode`: the
+whole waveform is the caller's tensor; `decode`: `decode_stream` over a token tensor, pieces
+dropped) and file to file as `dscodec encode` / `dscodec decode` run them (`encode_file`: a
+16 kHz WAV read chunk by chunk into a .dsc; `decode_file`: a .dsc looked up and decoded chunk
+by chunk into a WAV). The file paths hold no whole-file waveform or latent, so their peak
+memory should not grow with the file's length; the in-memory `encode` grows by its input.
 
 Each (model, variant, operation, threads) runs in a fresh subprocess so that peak memory
 (VmHWM) belongs to that one operation; "peak MB" is the process's peak resident
@@ -25,6 +27,7 @@ RTF = processing time / audio duration (below 1 = faster than real time).
 
     python benchmarks/bench_codec.py                       # print the tables (~3 min on 2 idle cores)
     python benchmarks/bench_codec.py --write benchmarks/RESULTS.md
+    python benchmarks/bench_codec.py --long-only --long-seconds 60 600 1800   # long files only
 """
 from __future__ import annotations
 
@@ -39,6 +42,9 @@ import time
 from pathlib import Path
 
 SECTION = "## Codec inference"
+# long-file operations: the library's in-memory calls (the caller holds the whole waveform /
+# token array) next to the file-to-file paths of `dscodec encode` / `decode`
+LONG_OPS = ("encode", "encode_file", "decode", "decode_file")
 
 
 def _rss_mb() -> float:
@@ -77,14 +83,18 @@ def worker(model_name: str, variant: str, op: str, threads: int, seconds: float,
             codec = DSCodec(CodecModel(get_size(model_name), "vq", "transformer"),
                             fold_weight_norm=variant != "today")
         sr = codec.sample_rate
-        wav = torch.randn(1, int(seconds * sr)) * 0.1
-        frames = torch.randint(0, codec.codebook_size, (1, int(seconds * codec.frame_rate)))
+        file_op = op in ("encode_file", "decode_file")  # their input is a file, not a tensor held here
+        wav = None if file_op else torch.randn(1, int(seconds * sr)) * 0.1
+        frames = None if file_op else torch.randint(0, codec.codebook_size, (1, int(seconds * codec.frame_rate)))
         encode = lambda x: codec.encode(x, sr)  # noqa: E731
 
         def decode(tokens: torch.Tensor) -> None:
             for _ in codec.decode_stream(tokens):  # pieces dropped as `dscodec decode` writes them out
                 pass
-    fn, arg = (encode, wav) if op == "encode" else (decode, frames)
+    if op in ("encode_file", "decode_file"):
+        fn, arg = _file_op(codec, op, seconds)
+    else:
+        fn, arg = (encode, wav) if op == "encode" else (decode, frames)
     walls, cpus = [], []
     with torch.inference_mode():
         for _ in range(repeats):
@@ -95,6 +105,38 @@ def worker(model_name: str, variant: str, op: str, threads: int, seconds: float,
     peak_mb = peak_rss_mb()
     return {"model": model_name, "variant": variant, "op": op, "threads": threads, "seconds": seconds,
             "rtf": min(walls) / seconds, "cpu_rtf": min(cpus) / seconds, "peak_mb": peak_mb - base_mb}
+
+
+def _file_op(codec, op: str, seconds: float):
+    """(fn, arg) for the file-to-file operations of `dscodec encode` / `decode` on `seconds` of
+    audio; the input file is written block by block, so writing it adds little to the peak."""
+    import tempfile
+
+    import numpy as np
+    import soundfile as sf
+    import torch
+
+    from dscodec import bitstream
+    from dscodec.commands.decode import decode_file
+    from dscodec.commands.encode import encode_file
+
+    folder = Path(tempfile.mkdtemp(prefix="bench_codec_file_"))
+    sr, n = codec.sample_rate, int(seconds * codec.sample_rate)
+    if op == "encode_file":
+        source, target = folder / "in.wav", folder / "out.dsc"
+        rng = np.random.default_rng(0)
+        with sf.SoundFile(source, "w", samplerate=sr, channels=1, subtype="PCM_16") as out:
+            for start in range(0, n, sr):
+                out.write((rng.standard_normal(min(sr, n - start)) * 0.1).astype(np.float32))
+    else:
+        source, target = folder / "in.dsc", folder / "out.wav"
+        frames = -(-n // codec.hop_length)
+        tokens = torch.randint(0, codec.codebook_size, (frames,))
+        bitstream.write(source, bitstream.Bitstream(tokens, sr, codec.hop_length, codec.codebook_size, n,
+                                                    quantizer=codec.quantizer_kind, fingerprint=codec.fingerprint))
+        del tokens
+    run = encode_file if op == "encode_file" else decode_file
+    return (lambda pair: run(codec, *pair)), (source, target)
 
 
 def peak_rss_mb() -> float:
@@ -186,9 +228,9 @@ def table(rows: list[dict]) -> str:
 
 
 def long_table(args: argparse.Namespace) -> str:
-    """Peak memory of one long file next to a clip (chunked PyTorch path, folded weights)."""
+    """Peak memory of long files next to a clip, file to file (chunked PyTorch path, folded weights)."""
     rows = [_run_worker(args.long_size, "folded", op, args.threads[-1], seconds, 1, None)
-            for seconds in (args.seconds, args.long_seconds) for op in ("encode", "decode")]
+            for seconds in (args.seconds, *args.long_seconds) for op in LONG_OPS]
     lines = ["| model | op | threads | audio s | RTF wall | RTF CPU | peak MB | x clip MB |", "|---|---|---|---|---|---|---|---|"]
     clip = {r["op"]: r for r in rows if r["seconds"] == args.seconds}
     for r in rows:
@@ -219,7 +261,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="audio duration per run")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs (the first also warms up); best is kept")
     parser.add_argument("--long-size", default="small", help="model size for the long-file memory run")
-    parser.add_argument("--long-seconds", type=float, default=600.0, help="long-file duration (0: skip)")
+    parser.add_argument("--long-seconds", type=float, nargs="+", default=[60.0, 600.0],
+                        help="long-file durations (0: skip)")
+    parser.add_argument("--long-only", action="store_true", help="print the long-file table only (not written)")
     parser.add_argument("--write", type=Path, default=None, help="update this RESULTS.md")
     args = parser.parse_args()
     if args.worker:
@@ -228,10 +272,15 @@ def main() -> None:
         return
     desc = machine()
     print(desc)
+    if args.long_only:  # the long-file table alone (minutes, where the full run takes ~40 at `paper` size)
+        args.long_seconds = [x for x in args.long_seconds if x > 0] or [600.0]
+        print(long_table(args))
+        return
     with tempfile.TemporaryDirectory(prefix="bench_codec_") as tmp:
         md = table(run_all(args, Path(tmp)))
     print(md)
-    long_md = long_table(args) if args.long_seconds > 0 else ""
+    args.long_seconds = [x for x in args.long_seconds if x > 0]
+    long_md = long_table(args) if args.long_seconds else ""
     print(long_md)
     if args.write:
         command = " ".join(["python benchmarks/bench_codec.py", *sys.argv[1:]])
@@ -246,8 +295,9 @@ def main() -> None:
             "peak MB = peak resident memory of a fresh process for that one operation minus its memory after "
             "imports. The machine is shared, so wall times carry noise from other jobs; CPU time is less "
             "affected (but not immune: cache and memory-bandwidth contention).\n\n" + md + "\n"
-            + (f"\nLong file ({args.long_seconds:g} s, `{args.long_size}` size, chunked PyTorch path) vs a "
-               f"{args.seconds:g} s clip:\n\n{long_md}\n" if long_md else "")
+            + (f"\nLong files ({', '.join(f'{x:g}' for x in args.long_seconds)} s, `{args.long_size}` size, "
+               f"file to file as `dscodec encode` / `decode` run them) vs a {args.seconds:g} s clip:\n\n{long_md}\n"
+               if long_md else "")
         )
         write_section(args.write, body)
 

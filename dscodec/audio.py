@@ -8,6 +8,9 @@ torchaudio's own loader needs torchcodec, which this environment does not ship.
 
 Training reads random crops with `read_crop`, which seeks into the file and decodes only
 the frames it needs (no full-file decode per 1 s crop, paper Section 3.1 "random 1 s crops").
+`AudioFileReader` gives the same random access to any region of a long file at `target_sr`,
+equal to the matching slice of `load_audio` (resampled regions up to float rounding), so
+`dscodec encode` holds a chunk of a long file in memory, never the whole of it.
 """
 from __future__ import annotations
 
@@ -72,6 +75,87 @@ def _finish(data: np.ndarray, sr: int, target_sr: int, path: str | Path) -> torc
         raise AudioError(f"{path}: contains NaN or infinite samples")
     wav = torch.from_numpy(mono).unsqueeze(0)
     return resample(wav, sr, target_sr).clamp_(-1.0, 1.0)
+
+
+class AudioFileReader:
+    """Regions of an audio file as float32 [1, n] mono at `target_sr`, read on demand.
+
+    `read(start, stop)` counts samples at `target_sr` and equals `load_audio(path)[:, start:stop]`
+    (zeros past the end). Other rates are resampled region by region with the same windowed
+    sinc as `load_audio`: regions start on the rates' common period and carry `margin_blocks`
+    of such periods on each side (more than the filter's half-width), so each output sample
+    sees the input a whole-file resample sees. Raises AudioError for what `load_audio` refuses
+    (missing, empty, corrupt, truncated, non-finite), a region's faults when that region is read.
+    """
+
+    def __init__(self, path: str | Path, target_sr: int = TARGET_SR) -> None:
+        self.path, self.target_sr = path, target_sr
+        self._file = _open(path)
+        self.file_sr, self.file_frames = self._file.samplerate, self._file.frames
+        if self.file_frames <= 0:
+            self._file.close()
+            raise AudioError(f"{path}: no audio frames")
+        try:
+            check_wav_complete(path)
+        except AudioError:
+            self._file.close()
+            raise
+        self.num_samples = frames_at(self.file_frames, self.file_sr, target_sr)
+        g = math.gcd(self.file_sr, target_sr)
+        self._in_step, self._out_step = self.file_sr // g, target_sr // g
+        self.margin_blocks = _resample_margin_blocks(self._in_step, self._out_step)
+
+    def __enter__(self) -> "AudioFileReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def _read_frames(self, start: int, stop: int) -> np.ndarray:
+        """File frames [start, stop) clipped to the file, mono float32."""
+        start, stop = max(0, start), min(stop, self.file_frames)
+        if stop <= start:
+            return np.zeros(0, dtype=np.float32)
+        try:
+            self._file.seek(start)
+            data = self._file.read(stop - start, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as err:
+            raise AudioError(f"{self.path}: decoding failed at frame {start} ({err})") from err
+        if data.shape[0] < stop - start:
+            raise AudioError(
+                f"{self.path}: truncated (header says {self.file_frames} frames, "
+                f"decoding stopped at {start + data.shape[0]})"
+            )
+        mono = np.ascontiguousarray(to_mono(data), dtype=np.float32)
+        if not np.isfinite(mono).all():
+            raise AudioError(f"{self.path}: contains NaN or infinite samples")
+        return mono
+
+    def read(self, start: int, stop: int) -> torch.Tensor:
+        """Samples [start, stop) at `target_sr` as [1, stop - start]; zeros past the end."""
+        if start < 0 or stop < start:
+            raise ValueError(f"AudioFileReader.read: need 0 <= start <= stop, got {start}, {stop}")
+        if self.file_sr == self.target_sr:
+            wav = torch.from_numpy(self._read_frames(start, stop))[None]
+        else:  # whole blocks of the common period, with margins, then the slice asked for
+            b0 = max(0, start // self._out_step - self.margin_blocks)
+            b1 = -(-stop // self._out_step) + self.margin_blocks
+            chunk = torch.from_numpy(self._read_frames(b0 * self._in_step, b1 * self._in_step))[None]
+            wav = resample(chunk, self.file_sr, self.target_sr)[:, start - b0 * self._out_step :]
+            wav = wav[:, : max(0, min(stop, self.num_samples) - start)]
+        wav = wav.clamp_(-1.0, 1.0)
+        return fit_length(wav, stop - start)
+
+
+def _resample_margin_blocks(in_step: int, out_step: int, lowpass_filter_width: int = 6, rolloff: float = 0.99) -> int:
+    """Common periods of margin that cover torchaudio's resampling filter (its defaults), plus two."""
+    if in_step == out_step:
+        return 0
+    half_width_in = math.ceil(lowpass_filter_width * in_step / (min(in_step, out_step) * rolloff))
+    return -(-half_width_in // in_step) + 2
 
 
 def load_audio(path: str | Path, target_sr: int = TARGET_SR) -> torch.Tensor:

@@ -11,6 +11,8 @@ with C <= 8 is recognised and transposed), any length (zero-padded to a multiple
 `length=` to `decode` to trim back), batches. Long inputs are run through the model in
 chunks of `chunk_seconds` with exact context handling (dscodec.models.streaming): the
 result equals a single pass, without seams, and model memory does not grow with length.
+`encode_file` reads a file chunk by chunk and `decode_stream` looks tokens up chunk by chunk,
+so `dscodec encode` / `decode` hold no whole-file waveform or latent at all.
 
 Speed: weight norm is folded into plain weights when the codec is built (the training-time
 model's outputs are kept within the tolerance tests/test_inference.py states), and
@@ -29,12 +31,13 @@ import torch.nn.functional as F
 import torchaudio
 
 from dscodec import bitstream
+from dscodec.audio import AudioFileReader, load_audio
 from dscodec.errors import DSCodecError
 from dscodec.models.checkpoint import load_codec
 from dscodec.models.codec import CodecModel
 from dscodec.models.inference import for_inference
 from dscodec.onnx_export import OnnxCodecGraphs
-from dscodec.models.streaming import decode_latents, encode_latents
+from dscodec.models.streaming import Reader, decode_latents, encode_latents
 
 
 class CodecInputError(DSCodecError, ValueError):
@@ -79,7 +82,8 @@ def channels_first(wav: torch.Tensor) -> torch.Tensor:
 
 def clip_to_unit_range(wav: torch.Tensor) -> torch.Tensor:
     """Clip to [-1, 1] as a file write would, warning when samples exceed it (the model never saw louder)."""
-    peak = float(wav.abs().max())
+    low, high = torch.aminmax(wav)  # no |wav| temporary: a long input is not copied to be checked
+    peak = max(-float(low), float(high))
     if peak > 1.0:
         warnings.warn(
             f"audio samples exceed 1.0 in magnitude (peak {peak:.3g}) and were clipped to [-1, 1]; "
@@ -178,7 +182,9 @@ class DSCodec:
             raise CodecInputError("audio is empty")
         if not torch.isfinite(wav).all():
             raise CodecInputError("audio contains NaN or infinite samples")
-        wav = clip_to_unit_range(wav.to(self.device)).mean(dim=1, keepdim=True)  # per channel, then down-mix
+        wav = clip_to_unit_range(wav.to(self.device))
+        if wav.shape[1] > 1:  # per channel, then down-mix (a mono input is not copied)
+            wav = wav.mean(dim=1, keepdim=True)
         if sample_rate != self.sample_rate:
             wav = torchaudio.functional.resample(wav, int(sample_rate), self.sample_rate)
         return wav
@@ -192,12 +198,42 @@ class DSCodec:
     def encode(self, wav: torch.Tensor | np.ndarray, sample_rate: int) -> torch.Tensor:
         """Audio -> tokens Long [B, ceil(T_16k / hop)]."""
         x = self.prepare(wav, sample_rate)
-        pad = -x.shape[-1] % self.hop_length
-        x = F.pad(x, (0, pad))
         if self.graphs is not None:  # one pass: the exported graph holds no chunking loop
-            return self.graphs.encode(x)
-        tokens = [self.model.quantizer.encode(z) for z in encode_latents(self.model.encoder, x, self.chunk_frames)]
-        return torch.cat(tokens, dim=-1)
+            return self.graphs.encode(F.pad(x, (0, -x.shape[-1] % self.hop_length)))
+        return self._encode_chunked(x, x.shape[-1])  # the last chunk is padded to the hop, not a copy of x
+
+    def _encode_chunked(self, source: torch.Tensor | Reader, num_samples: int) -> torch.Tensor:
+        """Tokens chunk by chunk into one tensor allocated once. Why not a list joined at the end:
+        a small tensor kept per chunk pins freed chunk memory in the heap, and a 30-minute file's
+        encode then grew by ~3.5 MB per 10 s chunk on 2 threads (benchmarks/bench_codec.py --long-only)."""
+        latents = encode_latents(self.model.encoder, source, self.chunk_frames, num_samples)
+        tokens: torch.Tensor | None = None
+        done = 0
+        for z in latents:
+            codes = self.model.quantizer.encode(z)
+            if tokens is None:
+                tokens = codes.new_empty(codes.shape[0], math.ceil(num_samples / self.hop_length))
+            tokens[:, done : done + codes.shape[-1]] = codes
+            done += codes.shape[-1]
+        assert tokens is not None and done == tokens.shape[-1]
+        return tokens
+
+    @torch.inference_mode()
+    def encode_file(self, path: str | Path) -> tuple[torch.Tensor, int]:
+        """An audio file -> (tokens Long [1, frames], its length in samples at 16 kHz).
+
+        The PyTorch backend reads the file chunk by chunk (`AudioFileReader`): memory does not
+        grow with the file's length. The tokens equal `encode(load_audio(path), 16000)` (exactly
+        for 16 kHz files; resampled files up to float rounding). The ONNX graphs run in one
+        pass, so that backend reads the whole file."""
+        if self.graphs is not None:
+            wav = load_audio(path, target_sr=self.sample_rate)
+            return self.encode(wav, self.sample_rate), wav.shape[-1]
+        with AudioFileReader(path, target_sr=self.sample_rate) as reader:
+            def read(a: int, b: int) -> torch.Tensor:
+                return reader.read(a, b)[None].to(self.device)
+
+            return self._encode_chunked(read, reader.num_samples), reader.num_samples
 
     def decode(self, tokens: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Tokens [B, F] (or [F]) -> float [B, 1, F * hop] at 16 kHz, trimmed to `length` if given."""
@@ -211,8 +247,10 @@ class DSCodec:
         if self.graphs is not None:
             yield self.graphs.decode(tokens)
             return
-        z = self.model.quantizer.decode(tokens)  # per-frame lookup: tiny next to the audio
-        yield from decode_latents(self.model.decoder, z, self.chunk_frames)
+        def lookup(a: int, b: int) -> torch.Tensor:  # frames [a, b) only: no whole-file latent
+            return self.model.quantizer.decode(tokens[:, a:b])  # a per-frame lookup and 1x1 projection
+
+        yield from decode_latents(self.model.decoder, lookup, self.chunk_frames, tokens.shape[-1])
 
     def _check_tokens(self, tokens: torch.Tensor | np.ndarray) -> torch.Tensor:
         tokens = torch.as_tensor(tokens)

@@ -64,3 +64,24 @@ def test_crossing_minutes_extends_a_straight_line() -> None:
 def test_crossing_minutes_is_infinite_for_a_flat_or_falling_curve(form: str) -> None:
     rows = [{"cpu_min": m, "stoi": 0.7 - 0.01 * m} for m in (10, 20, 30)]
     assert bench_learning.crossing_minutes(rows, "stoi", 0.85, from_min=10, form=form)[2] == math.inf
+
+
+@pytest.mark.parametrize("op", ["encode_file", "decode_file"])
+def test_bench_codec_file_ops_run_the_cli_paths(op, tmp_path, monkeypatch) -> None:
+    """The long-file rows time what `dscodec encode` / `decode` run, on an input of the asked length."""
+    import soundfile as sf
+
+    import bench_codec
+    from dscodec import bitstream
+    from dscodec.codec_api import DSCodec
+    from dscodec.models import CodecModel, get_size
+
+    monkeypatch.setattr("tempfile.mkdtemp", lambda prefix="": str(tmp_path))
+    torch.manual_seed(0)
+    codec = DSCodec(CodecModel(get_size("tiny"), "vq", "transformer"), chunk_seconds=0.5)
+    fn, (source, target) = bench_codec._file_op(codec, op, 1.3)
+    assert fn((source, target)) == pytest.approx(1.3)
+    if op == "encode_file":
+        assert sf.info(source).frames == 20800 and bitstream.read(target).num_samples == 20800
+    else:
+        assert bitstream.read(source).num_samples == 20800 and sf.info(target).frames == 20800

@@ -191,6 +191,47 @@ def test_api_chunking_matches_single_chunk(ckpt):
     assert len(pieces) > 5 and max(p.shape[-1] for p in pieces) <= 200 * (8 + 30)
 
 
+@pytest.mark.parametrize("sr", [16000, 44100])
+def test_encode_file_streams_the_file_and_equals_encode(tmp_path, ckpt, monkeypatch, sr):
+    """`encode_file` gives `encode(load_audio(f))`'s tokens (exactly at 16 kHz; resampled files up
+    to float rounding) while never holding more of the file than a chunk and its context."""
+    from dscodec import audio, codec_api
+
+    rng = np.random.default_rng(1)
+    path = tmp_path / f"long{sr}.wav"
+    sf.write(path, (rng.standard_normal((int(sr * 3.3), 2)) * 0.1).astype(np.float32), sr)
+    codec = DSCodec.from_checkpoint(ckpt, chunk_seconds=0.25)
+    expected = codec.encode(audio.load_audio(path), 16000)
+    sizes = []
+    read = audio.AudioFileReader.read
+    monkeypatch.setattr(audio.AudioFileReader, "read", lambda self, a, b: sizes.append(b - a) or read(self, a, b))
+    monkeypatch.setattr(codec_api, "load_audio", lambda *a, **k: pytest.fail("encode_file loaded the whole file"))
+    tokens, num_samples = codec.encode_file(path)
+    assert num_samples == audio.load_audio(path).shape[-1] and tokens.shape == expected.shape
+    if sr == 16000:
+        assert torch.equal(tokens, expected)
+    else:
+        assert (tokens == expected).float().mean() > 0.98
+    encoder = codec.model.encoder
+    assert len(sizes) > 5
+    assert max(sizes) <= (codec.chunk_frames + 2 * encoder.pre_context_frames) * encoder.hop_length
+
+
+def test_encode_holds_no_padded_copy_of_its_input(ckpt, monkeypatch):
+    """A mono input is not padded into a copy of itself: long inputs cost their own memory
+    and a chunk's (only the last chunk is padded to the hop)."""
+    import torch.nn.functional as F
+
+    codec = DSCodec.from_checkpoint(ckpt, chunk_seconds=0.25)
+    wav = torch.randn(1, 1, 200 * 40 + 37) * 0.1
+    padded = []
+    pad = F.pad
+    monkeypatch.setattr(F, "pad", lambda x, *a, **k: padded.append(x.shape[-1]) or pad(x, *a, **k))
+    codec.encode(wav, 16000)
+    encoder = codec.model.encoder
+    assert padded and max(padded) <= (codec.chunk_frames + 2 * encoder.pre_context_frames) * encoder.hop_length
+
+
 def test_cli_encode_decode(tmp_path, ckpt, capsys):
     wav = (np.random.default_rng(0).standard_normal((22050 * 1 + 123, 2)) * 0.1).astype(np.float32)
     src = tmp_path / "in.wav"

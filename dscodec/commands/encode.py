@@ -30,15 +30,13 @@ def encode_file(codec, source, target) -> float:
     import os
 
     from dscodec import bitstream
-    from dscodec.audio import load_audio
     from dscodec.commands._batch import partial_path
     from dscodec.commands._paths import check_input_file
     from dscodec.errors import AudioError
 
     check_input_file(source, AudioError)
-    wav = load_audio(source, target_sr=codec.sample_rate)  # [1, T] mono at 16 kHz
-    tokens = codec.encode(wav, codec.sample_rate)[0]
-    stream = bitstream.Bitstream(tokens, codec.sample_rate, codec.hop_length, codec.codebook_size, wav.shape[-1],
+    tokens, num_samples = codec.encode_file(source)  # read chunk by chunk: memory independent of length
+    stream = bitstream.Bitstream(tokens[0], codec.sample_rate, codec.hop_length, codec.codebook_size, num_samples,
                                  quantizer=codec.quantizer_kind, fingerprint=codec.fingerprint)
     tmp = partial_path(target)
     bitstream.write(tmp, stream)

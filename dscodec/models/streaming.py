@@ -14,16 +14,38 @@ decoder are each `pre` (convs / windowed attention: finite receptive field, non-
 At the true start and end of the signal, chunks see the same zero padding as a single
 pass, so the output equals the single pass up to float rounding, with no seams; memory
 is O(chunk + context), independent of the signal length.
+
+The inputs are read through `Reader`s (a region [a, b) in, a tensor out), so they need not be
+in memory either: `dscodec.audio.AudioFileReader` reads an audio file region by region, and
+`DSCodec.decode_stream` looks tokens up chunk by chunk. A tensor is wrapped by `tensor_reader`.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterator
 
 import torch
+import torch.nn.functional as F
 
 from dscodec.nn import ResLSTM
 
 PreFn = Callable[[int, int], torch.Tensor]
+# region [a, b) along the last axis -> tensor [..., b - a]; zeros past the end of the signal
+Reader = Callable[[int, int], torch.Tensor]
+
+
+def tensor_reader(x: torch.Tensor) -> Reader:
+    """A `Reader` over a tensor in memory: slices (views), zero-padded past its end.
+
+    Why: the encoder needs its input padded to a multiple of the hop; padding only the last
+    region costs nothing, where padding the whole input copies it."""
+    length = x.shape[-1]
+
+    def read(a: int, b: int) -> torch.Tensor:
+        piece = x[..., a : min(b, length)]
+        return F.pad(piece, (0, b - a - piece.shape[-1])) if b > length else piece
+
+    return read
 
 
 def run_chunked(
@@ -54,28 +76,47 @@ def run_chunked(
         tail = buf[..., max(0, buf.shape[-1] - (e - emitted) - post_context) :]
 
 
-def encode_latents(encoder, wav: torch.Tensor, chunk_frames: int) -> Iterator[torch.Tensor]:
-    """Encoder latents [B, D, frames] chunk by chunk for wav [B, 1, T], T a multiple of the hop."""
+def encode_latents(
+    encoder, wav: torch.Tensor | Reader, chunk_frames: int, num_samples: int | None = None
+) -> Iterator[torch.Tensor]:
+    """Encoder latents [B, D, ceil(T / hop)] chunk by chunk.
+
+    `wav`: a tensor [B, 1, T], or a `Reader` of samples with `num_samples` = T. The input is
+    zero-padded to a multiple of the hop, as a single pass on the padded signal sees it."""
     hop, ctx = encoder.hop_length, encoder.pre_context_frames
-    n_frames = wav.shape[-1] // hop
+    if isinstance(wav, torch.Tensor):
+        num_samples, read = wav.shape[-1], tensor_reader(wav)
+    elif num_samples is None:
+        raise ValueError("encode_latents: a Reader needs num_samples")
+    else:
+        read = wav
+    n_frames = math.ceil(num_samples / hop)
 
     def pre_fn(s: int, e: int) -> torch.Tensor:
         a, b = max(0, s - ctx), min(n_frames, e + ctx)
-        return encoder.pre(wav[..., a * hop : b * hop])[..., s - a : e - a]
+        return encoder.pre(read(a * hop, b * hop))[..., s - a : e - a]
 
     return run_chunked(pre_fn, encoder.lstm, encoder.post, encoder.post_context_frames, n_frames, chunk_frames, 1)
 
 
-def decode_latents(decoder, z: torch.Tensor, chunk_frames: int) -> Iterator[torch.Tensor]:
-    """Waveform chunks [B, 1, n * hop] for a quantised latent z [B, D, frames]."""
+def decode_latents(
+    decoder, z: torch.Tensor | Reader, chunk_frames: int, n_frames: int | None = None
+) -> Iterator[torch.Tensor]:
+    """Waveform chunks [B, 1, n * hop] for a quantised latent z [B, D, frames]
+    (a tensor, or a `Reader` of latent frames with `n_frames`)."""
     ctx = decoder.pre_context_frames
-    n_frames = z.shape[-1]
+    if isinstance(z, torch.Tensor):
+        n_frames, read = z.shape[-1], tensor_reader(z)
+    elif n_frames is None:
+        raise ValueError("decode_latents: a Reader needs n_frames")
+    else:
+        read = z
     if ctx < 0:  # full (unwindowed) attention: no finite context, run in one chunk
         chunk_frames, ctx = max(n_frames, 1), n_frames
 
     def pre_fn(s: int, e: int) -> torch.Tensor:
         a, b = max(0, s - ctx), min(n_frames, e + ctx)
-        return decoder.pre(z[..., a:b])[..., s - a : e - a]
+        return decoder.pre(read(a, b))[..., s - a : e - a]
 
     return run_chunked(
         pre_fn, decoder.lstm, decoder.post, decoder.post_context_frames, n_frames, chunk_frames, decoder.hop_length
