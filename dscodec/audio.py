@@ -114,6 +114,11 @@ class AudioFileReader:
     def close(self) -> None:
         self._file.close()
 
+    @property
+    def seekable(self) -> bool:
+        """False for the few formats libsndfile cannot seek in: read those whole (`load_audio`)."""
+        return bool(self._file.seekable())
+
     def _read_frames(self, start: int, stop: int) -> np.ndarray:
         """File frames [start, stop) clipped to the file, mono float32."""
         start, stop = max(0, start), min(stop, self.file_frames)

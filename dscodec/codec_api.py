@@ -215,7 +215,9 @@ class DSCodec:
                 tokens = codes.new_empty(codes.shape[0], math.ceil(num_samples / self.hop_length))
             tokens[:, done : done + codes.shape[-1]] = codes
             done += codes.shape[-1]
-        assert tokens is not None and done == tokens.shape[-1]
+        if tokens is None or done != tokens.shape[-1]:  # an invariant of encode_latents
+            expected = math.ceil(num_samples / self.hop_length)
+            raise RuntimeError(f"chunked encoding produced {done} frames, expected {expected}")
         return tokens
 
     @torch.inference_mode()
@@ -225,15 +227,15 @@ class DSCodec:
         The PyTorch backend reads the file chunk by chunk (`AudioFileReader`): memory does not
         grow with the file's length. The tokens equal `encode(load_audio(path), 16000)` (exactly
         for 16 kHz files; resampled files up to float rounding). The ONNX graphs run in one
-        pass, so that backend reads the whole file."""
-        if self.graphs is not None:
-            wav = load_audio(path, target_sr=self.sample_rate)
-            return self.encode(wav, self.sample_rate), wav.shape[-1]
+        pass, so that backend reads the whole file, as does a format libsndfile cannot seek in."""
         with AudioFileReader(path, target_sr=self.sample_rate) as reader:
-            def read(a: int, b: int) -> torch.Tensor:
-                return reader.read(a, b)[None].to(self.device)
+            if self.graphs is None and reader.seekable:
+                def read(a: int, b: int) -> torch.Tensor:
+                    return reader.read(a, b)[None].to(self.device)
 
-            return self._encode_chunked(read, reader.num_samples), reader.num_samples
+                return self._encode_chunked(read, reader.num_samples), reader.num_samples
+        wav = load_audio(path, target_sr=self.sample_rate)
+        return self.encode(wav, self.sample_rate), wav.shape[-1]
 
     def decode(self, tokens: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Tokens [B, F] (or [F]) -> float [B, 1, F * hop] at 16 kHz, trimmed to `length` if given."""

@@ -339,3 +339,16 @@ def test_version_1_stream_decodes_with_a_warning(tmp_path, ckpt):
     with pytest.warns(UserWarning, match="no model fingerprint"):
         assert main(["decode", str(dsc), str(tmp_path / "o.wav"), "--checkpoint", str(ckpt)]) == 0
     assert sf.read(tmp_path / "o.wav")[0].shape == (16000,)
+
+
+def test_encode_file_reads_an_unseekable_format_whole(tmp_path, ckpt, monkeypatch):
+    from dscodec import audio
+
+    path = tmp_path / "a.wav"
+    sf.write(path, (np.random.default_rng(2).standard_normal(16000) * 0.1).astype(np.float32), 16000)
+    codec = DSCodec.from_checkpoint(ckpt, chunk_seconds=0.25)
+    expected = codec.encode_file(path)[0]
+    monkeypatch.setattr(audio.AudioFileReader, "seekable", property(lambda self: False))
+    monkeypatch.setattr(audio.AudioFileReader, "read", lambda *a: pytest.fail("read an unseekable file by regions"))
+    tokens, num_samples = codec.encode_file(path)
+    assert num_samples == 16000 and torch.equal(tokens, expected)
