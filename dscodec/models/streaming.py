@@ -76,6 +76,15 @@ def run_chunked(
         tail = buf[..., max(0, buf.shape[-1] - (e - emitted) - post_context) :]
 
 
+def as_reader(source: torch.Tensor | Reader, length: int | None) -> tuple[Reader, int]:
+    """(reader, length along the last axis) of a tensor, or of a `Reader` whose length is given."""
+    if isinstance(source, torch.Tensor):
+        return tensor_reader(source), source.shape[-1]
+    if length is None:
+        raise ValueError("a Reader needs its length (num_samples / n_frames)")
+    return source, length
+
+
 def encode_latents(
     encoder, wav: torch.Tensor | Reader, chunk_frames: int, num_samples: int | None = None
 ) -> Iterator[torch.Tensor]:
@@ -84,12 +93,7 @@ def encode_latents(
     `wav`: a tensor [B, 1, T], or a `Reader` of samples with `num_samples` = T. The input is
     zero-padded to a multiple of the hop, as a single pass on the padded signal sees it."""
     hop, ctx = encoder.hop_length, encoder.pre_context_frames
-    if isinstance(wav, torch.Tensor):
-        num_samples, read = wav.shape[-1], tensor_reader(wav)
-    elif num_samples is None:
-        raise ValueError("encode_latents: a Reader needs num_samples")
-    else:
-        read = wav
+    read, num_samples = as_reader(wav, num_samples)
     n_frames = math.ceil(num_samples / hop)
 
     def pre_fn(s: int, e: int) -> torch.Tensor:
@@ -105,12 +109,7 @@ def decode_latents(
     """Waveform chunks [B, 1, n * hop] for a quantised latent z [B, D, frames]
     (a tensor, or a `Reader` of latent frames with `n_frames`)."""
     ctx = decoder.pre_context_frames
-    if isinstance(z, torch.Tensor):
-        n_frames, read = z.shape[-1], tensor_reader(z)
-    elif n_frames is None:
-        raise ValueError("decode_latents: a Reader needs n_frames")
-    else:
-        read = z
+    read, n_frames = as_reader(z, n_frames)
     if ctx < 0:  # full (unwindowed) attention: no finite context, run in one chunk
         chunk_frames, ctx = max(n_frames, 1), n_frames
 
