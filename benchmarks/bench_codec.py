@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,7 @@ SECTION = "## Codec inference"
 # long-file operations: the library's in-memory calls (the caller holds the whole waveform /
 # token array) next to the file-to-file paths of `dscodec encode` / `decode`
 LONG_OPS = ("encode", "encode_file", "decode", "decode_file")
+FILE_OPS = ("encode_file", "decode_file")  # their input is a file written by the worker, not a tensor
 
 
 def _rss_mb() -> float:
@@ -83,15 +85,14 @@ def worker(model_name: str, variant: str, op: str, threads: int, seconds: float,
             codec = DSCodec(CodecModel(get_size(model_name), "vq", "transformer"),
                             fold_weight_norm=variant != "today")
         sr = codec.sample_rate
-        file_op = op in ("encode_file", "decode_file")  # their input is a file, not a tensor held here
-        wav = None if file_op else torch.randn(1, int(seconds * sr)) * 0.1
-        frames = None if file_op else torch.randint(0, codec.codebook_size, (1, int(seconds * codec.frame_rate)))
+        wav = None if op in FILE_OPS else torch.randn(1, int(seconds * sr)) * 0.1
+        frames = None if op in FILE_OPS else torch.randint(0, codec.codebook_size, (1, int(seconds * codec.frame_rate)))
         encode = lambda x: codec.encode(x, sr)  # noqa: E731
 
         def decode(tokens: torch.Tensor) -> None:
             for _ in codec.decode_stream(tokens):  # pieces dropped as `dscodec decode` writes them out
                 pass
-    if op in ("encode_file", "decode_file"):
+    if op in FILE_OPS:
         fn, arg = _file_op(codec, op, seconds)
     else:
         fn, arg = (encode, wav) if op == "encode" else (decode, frames)
@@ -103,6 +104,8 @@ def worker(model_name: str, variant: str, op: str, threads: int, seconds: float,
             walls.append(time.perf_counter() - start)
             cpus.append(time.process_time() - cpu)
     peak_mb = peak_rss_mb()
+    if op in FILE_OPS:  # a 30-minute input is ~58 MB of WAV: not left behind in /tmp
+        shutil.rmtree(arg[0].parent, ignore_errors=True)
     return {"model": model_name, "variant": variant, "op": op, "threads": threads, "seconds": seconds,
             "rtf": min(walls) / seconds, "cpu_rtf": min(cpus) / seconds, "peak_mb": peak_mb - base_mb}
 

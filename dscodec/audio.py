@@ -69,11 +69,16 @@ def frames_at(num_frames: int, orig_sr: int, target_sr: int = TARGET_SR) -> int:
     return int(math.ceil(num_frames * target_sr / orig_sr))
 
 
-def _finish(data: np.ndarray, sr: int, target_sr: int, path: str | Path) -> torch.Tensor:
+def _finite_mono(data: np.ndarray, path: str | Path) -> np.ndarray:
+    """[frames, channels] as decoded -> [frames] float32 mono; AudioError on NaN or inf."""
     mono = np.ascontiguousarray(to_mono(data), dtype=np.float32)
     if not np.isfinite(mono).all():
         raise AudioError(f"{path}: contains NaN or infinite samples")
-    wav = torch.from_numpy(mono).unsqueeze(0)
+    return mono
+
+
+def _finish(data: np.ndarray, sr: int, target_sr: int, path: str | Path) -> torch.Tensor:
+    wav = torch.from_numpy(_finite_mono(data, path)).unsqueeze(0)
     return resample(wav, sr, target_sr).clamp_(-1.0, 1.0)
 
 
@@ -92,10 +97,9 @@ class AudioFileReader:
         self.path, self.target_sr = path, target_sr
         self._file = _open(path)
         self.file_sr, self.file_frames = self._file.samplerate, self._file.frames
-        if self.file_frames <= 0:
-            self._file.close()
-            raise AudioError(f"{path}: no audio frames")
         try:
+            if self.file_frames <= 0:
+                raise AudioError(f"{path}: no audio frames")
             check_wav_complete(path)
         except AudioError:
             self._file.close()
@@ -134,10 +138,7 @@ class AudioFileReader:
                 f"{self.path}: truncated (header says {self.file_frames} frames, "
                 f"decoding stopped at {start + data.shape[0]})"
             )
-        mono = np.ascontiguousarray(to_mono(data), dtype=np.float32)
-        if not np.isfinite(mono).all():
-            raise AudioError(f"{self.path}: contains NaN or infinite samples")
-        return mono
+        return _finite_mono(data, self.path)
 
     def read(self, start: int, stop: int) -> torch.Tensor:
         """Samples [start, stop) at `target_sr` as [1, stop - start]; zeros past the end."""

@@ -206,18 +206,17 @@ class DSCodec:
         """Tokens chunk by chunk into one tensor allocated once. Why not a list joined at the end:
         a small tensor kept per chunk pins freed chunk memory in the heap, and a 30-minute file's
         encode then grew by ~3.5 MB per 10 s chunk on 2 threads (benchmarks/bench_codec.py --long-only)."""
-        latents = encode_latents(self.model.encoder, source, self.chunk_frames, num_samples)
+        n_frames = math.ceil(num_samples / self.hop_length)
         tokens: torch.Tensor | None = None
         done = 0
-        for z in latents:
+        for z in encode_latents(self.model.encoder, source, self.chunk_frames, num_samples):
             codes = self.model.quantizer.encode(z)
-            if tokens is None:
-                tokens = codes.new_empty(codes.shape[0], math.ceil(num_samples / self.hop_length))
+            if tokens is None:  # the batch size is known from the first chunk
+                tokens = codes.new_empty(codes.shape[0], n_frames)
             tokens[:, done : done + codes.shape[-1]] = codes
             done += codes.shape[-1]
-        if tokens is None or done != tokens.shape[-1]:  # an invariant of encode_latents
-            expected = math.ceil(num_samples / self.hop_length)
-            raise RuntimeError(f"chunked encoding produced {done} frames, expected {expected}")
+        if tokens is None or done != n_frames:  # an invariant of encode_latents
+            raise RuntimeError(f"chunked encoding produced {done} frames, expected {n_frames}")
         return tokens
 
     @torch.inference_mode()
