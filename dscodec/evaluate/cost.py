@@ -24,9 +24,11 @@ METRIC_SECONDS: dict[str, float] = {
     "wer": 8.9,            # PocketSphinx, "Evaluation cost" (WER/CER paragraph)
     "utmos": 3.0,          # not measured: an assumption for a wav2vec2-base sized model on one core
 }
-# at the protocol's 10 ms hop, scaling with 10 / crepe_hop_ms. tiny: the reconstruction's track through
-# crepe_conv1d.crepe_forward (1.8 s measured, 3.8 s before it); full: measured before crepe_conv1d, an upper bound
-VUV_F1_SECONDS = {"tiny": 1.8, "full": 47.0}
+# at the protocol's 10 ms hop, scaling with 10 / crepe_hop_ms: the reconstruction's track through
+# crepe_cpu.CrepeCPU + banded_viterbi. tiny: 0.51 s measured on a fast day (RESULTS "Evaluation cost",
+# 2026-12-03), x2 for the slow days' machine (1.8 s then for what took 0.95 s on the fast day);
+# full: its forward pass measured at 17 s for an 8.4 s utterance on the fast day, x2
+VUV_F1_SECONDS = {"tiny": 1.0, "full": 34.0}
 DNSMOS_WINDOW_SECONDS = 0.8  # one 9.01 s window (dnsmos_max_windows: 1), measured on 10 s clips (RESULTS.md)
 RECONSTRUCT_CPU_SECONDS = {"tiny": 1.4, "small": 1.4, "paper": 12.6}
 RECONSTRUCT_CUDA_SECONDS = 1.0   # not measured (no GPU here): an upper bound for a forward pass + copies
