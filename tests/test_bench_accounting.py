@@ -85,3 +85,40 @@ def test_bench_codec_file_ops_run_the_cli_paths(op, tmp_path, monkeypatch) -> No
         assert sf.info(source).frames == 20800 and bitstream.read(target).num_samples == 20800
     else:
         assert bitstream.read(source).num_samples == 20800 and sf.info(target).frames == 20800
+
+
+def test_bench_eval_prunes_todays_config_to_a_former_schema() -> None:
+    """The `before` variant runs former code on today's run: keys its schema lacks are dropped,
+    known keys kept (also under additionalProperties schemas), nothing else touched."""
+    import bench_eval
+
+    schema = {"type": "object", "additionalProperties": False, "properties": {
+        "evaluation": {"type": "object", "additionalProperties": False,
+                       "properties": {"max_utterances": {}, "baselines": {
+                           "type": "object", "additionalProperties": {
+                               "type": "object", "additionalProperties": False,
+                               "properties": {"kind": {}}}}}},
+        "free": {"type": "object"}}}
+    cfg = {"evaluation": {"max_utterances": 24, "crepe_hop_ms": 10,
+                          "baselines": {"opus": {"kind": "opus", "vbr": True}}},
+           "free": {"anything": 1}, "new_section": {"x": 1}}
+    assert bench_eval.prune_to_schema(cfg, schema) == {
+        "evaluation": {"max_utterances": 24, "baselines": {"opus": {"kind": "opus"}}},
+        "free": {"anything": 1}}
+
+
+def test_bench_eval_reads_a_former_runs_config_with_todays_defaults() -> None:
+    """Today's code on a former run: a config that fails today's validation is rebuilt from today's
+    defaults plus the run's data, systems and evaluation sections; a valid one is kept as it is."""
+    import bench_eval
+    from dscodec.config import default_config, validate
+
+    today = default_config()
+    assert bench_eval.today_config(today) == today
+    former = default_config()
+    del former["train"]["loss_reduction"]                    # a key today's schema requires
+    former["evaluation"]["max_utterances"] = 6
+    rebuilt = bench_eval.today_config(former)
+    validate(rebuilt)
+    assert rebuilt["evaluation"]["max_utterances"] == 6
+    assert rebuilt["train"]["loss_reduction"] == today["train"]["loss_reduction"]

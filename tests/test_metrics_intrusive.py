@@ -262,7 +262,7 @@ def test_banded_viterbi_gives_torchcrepes_bins():
     each masked to the 50-550 Hz range as torchcrepe.postprocess masks them."""
     import torchcrepe
 
-    from dscodec.evaluate.metrics.crepe_cpu import banded_viterbi
+    from dscodec.evaluate.metrics.crepe_cpu import _band_is_exact, banded_viterbi
 
     lo = int(torchcrepe.convert.frequency_to_bins(torch.tensor(50.0)))
     hi = int(torchcrepe.convert.frequency_to_bins(torch.tensor(550.0), torch.ceil))
@@ -286,11 +286,34 @@ def test_banded_viterbi_gives_torchcrepes_bins():
     with torch.no_grad():
         cases.append(masked(model.eval()(frames).T[None].contiguous()))
     for probs in cases:
+        assert _band_is_exact(probs)                          # decoded on the band, not handed back
         theirs, _ = torchcrepe.decode.viterbi(probs.clone())
         ours, ours_hz = banded_viterbi(probs.clone())   # Hz: torchcrepe dithers the bins' cents at random
         assert torch.equal(ours, theirs)
         assert ours_hz.shape == ours.shape
     assert len(set(cases[1].argmax(1)[0].tolist())) > 5   # the jump case does jump
+
+
+def test_banded_viterbi_hands_unproven_inputs_to_torchcrepe(monkeypatch):
+    """Outside the argument for exactness (an unmasked 360-bin range, values outside [0, 1]) the
+    band-limited search is not used: torchcrepe's own Viterbi decodes."""
+    import torchcrepe
+
+    from dscodec.evaluate.metrics import crepe_cpu
+
+    calls = []
+    real = torchcrepe.decode.viterbi
+    monkeypatch.setattr(torchcrepe.decode, "viterbi", lambda logits: calls.append(1) or real(logits))
+    rng = np.random.default_rng(1)
+    unmasked = torch.from_numpy(rng.random((1, 360, 20)).astype(np.float32))
+    crepe_cpu.banded_viterbi(unmasked.clone())
+    crepe_cpu.banded_viterbi(unmasked.clone() * 3 - 1)
+    assert len(calls) == 2
+    masked = unmasked.clone()
+    masked[:, :40] = -float("inf")
+    masked[:, 40 + crepe_cpu.BANDED_MAX_BINS:] = -float("inf")
+    crepe_cpu.banded_viterbi(masked)
+    assert len(calls) == 2
 
 
 def _vuv_as_before(crepe: VoicingF1, ref: np.ndarray, deg: np.ndarray) -> dict[str, float]:
