@@ -17,6 +17,12 @@ Variants:
     python benchmarks/bench_eval.py --results /tmp/copy/results --before 738b32b \\
         --job system:ds_codec_vq:2 --job baseline:opus_6kbps --utterances 6 24
     python benchmarks/bench_eval.py ... --write benchmarks/RESULTS.md
+
+Former code often cannot load today's checkpoints (the model's fields grew). Then measure each code
+on a run it trained itself: `--variants before` on a run made by the former checkout (its config is
+pruned to the former schema when today's keys were added since), `--variants cold warm` on a run of
+today's code; a former run's config that today's schema rejects is read with today's defaults for
+everything but its data, model size, systems and evaluation sections (RESULTS.md, 2026-12-03).
 """
 from __future__ import annotations
 
