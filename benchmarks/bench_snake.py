@@ -30,15 +30,30 @@ def snake_by_autograd(self: activations.SnakeBeta, x: torch.Tensor) -> torch.Ten
     return x + torch.sin(self.log_alpha.exp() * x).pow(2) / self.log_beta.exp()
 
 
+def forward_out_of_place(ctx, x: torch.Tensor, log_alpha: torch.Tensor, log_beta: torch.Tensor) -> torch.Tensor:
+    """SnakeBetaFunction.forward before 2026-12-03: the same operations, each into a new tensor."""
+    ctx.save_for_backward(x, log_alpha, log_beta)
+    s = torch.sin(x * log_alpha.exp())
+    return torch.addcmul(x, s * s, (-log_beta).exp())
+
+
+IMPLEMENTATIONS = ("autograd", "out-of-place", "hand-written")
+
+
 @contextlib.contextmanager
 def implementation(name: str) -> Iterator[None]:
-    original = activations.SnakeBeta.forward
+    """autograd: the formula; out-of-place: the hand-written backward with the former forward;
+    hand-written: today's SnakeBetaFunction (in-place forward on its one temporary)."""
+    original, original_fwd = activations.SnakeBeta.forward, activations.SnakeBetaFunction.forward
     if name == "autograd":
         activations.SnakeBeta.forward = snake_by_autograd  # type: ignore[method-assign]
+    elif name == "out-of-place":
+        activations.SnakeBetaFunction.forward = staticmethod(forward_out_of_place)  # type: ignore[method-assign]
     try:
         yield
     finally:
         activations.SnakeBeta.forward = original  # type: ignore[method-assign]
+        activations.SnakeBetaFunction.forward = original_fwd  # type: ignore[method-assign]
 
 
 def cpu_seconds(fn: Callable[[], None], n: int) -> float:
@@ -82,20 +97,27 @@ def main() -> None:
     def activation_step() -> None:
         snake(x).backward(grad)
 
+    wide = torch.randn(1, 48, 160000)      # `paper`'s widest activation input (10 s, 2x rate), no grad
+
+    def inference_step() -> None:
+        with torch.inference_mode():
+            snake(wide[:, :8].contiguous())
+
     train_step = small_train_step({}, dead_code_reset=True)
 
     results: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.repeats):
-        for impl in ("autograd", "hand-written"):
+        for impl in IMPLEMENTATIONS:
             with implementation(impl):
                 results.setdefault(("activation [4, 8, 16000] fwd+bwd", impl), []).append(cpu_seconds(activation_step, 20))
+                results.setdefault(("activation [1, 8, 160000] forward, inference", impl), []).append(
+                    cpu_seconds(inference_step, 20))
                 results.setdefault(("small warm-up train step", impl), []).append(cpu_seconds(train_step, 1))
     print(f"SnakeBeta, {args.threads} thread(s), median of {args.repeats} alternating rounds (CPU ms)")
-    print("| what | autograd | hand-written | speed-up |\n|---|---|---|---|")
+    print("| what | autograd | out-of-place | hand-written | x autograd | x out-of-place |\n|---|---|---|---|---|---|")
     for what in dict.fromkeys(k[0] for k in results):
-        a = statistics.median(results[(what, "autograd")]) * 1e3
-        b = statistics.median(results[(what, "hand-written")]) * 1e3
-        print(f"| {what} | {a:.1f} | {b:.1f} | {a / b:.2f}x |")
+        a, o, b = (statistics.median(results[(what, impl)]) * 1e3 for impl in IMPLEMENTATIONS)
+        print(f"| {what} | {a:.1f} | {o:.1f} | {b:.1f} | {a / b:.2f}x | {o / b:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,22 @@ def test_snake_hand_written_backward_matches_autograd_of_the_formula():
         assert torch.allclose(a, b, atol=1e-10)
 
 
+def test_snake_forward_is_bit_identical_to_the_out_of_place_formula_and_leaves_its_input():
+    """The in-place forward computes exactly what `addcmul(x, sin(a x)^2, 1/b)` did before it (so
+    trained models and the committed reports stay the same), and never writes into its input."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 3000)
+    log_alpha, log_beta = 0.3 * torch.randn(1, 5, 1), 0.3 * torch.randn(1, 5, 1)
+    s = torch.sin(x * log_alpha.exp())
+    before = torch.addcmul(x, s * s, (-log_beta).exp())
+    kept = x.clone()
+    with torch.inference_mode():
+        assert torch.equal(SnakeBetaFunction.apply(x, log_alpha, log_beta), before)
+    x.requires_grad_()
+    assert torch.equal(SnakeBetaFunction.apply(x, log_alpha, log_beta).detach(), before)
+    assert torch.equal(x.detach(), kept)
+
+
 def test_snake_module_trains_its_alpha_and_beta():
     snake = SnakeBeta(2)
     with torch.no_grad():
