@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 from dscodec import layout
 from dscodec.config import REPO_ROOT, use_tracking_uri
 from dscodec.fileio import atomic_write_json
+from dscodec.machine import machine_description
 
 T = TypeVar("T")
 
@@ -191,11 +192,11 @@ def git_commit() -> str:
 
 
 def standard_tags(config: Mapping[str, Any]) -> dict[str, str]:
-    """Tags every run carries: corpus sources, model size, git commit, the pipeline invocation."""
+    """Tags every run carries: corpus sources, model size, git commit, the pipeline invocation, the machine."""
     data = config["data"]
     corpus = ",".join(f"{name}:{data[name]['source']}" for name in ("librispeech", "ljspeech"))
     return {"corpus": corpus, "model_size": str(config["model"]["size"]), "git_commit": git_commit(),
-            "pipeline_run": pipeline_run_id()}
+            "pipeline_run": pipeline_run_id(), "machine": machine_description()}
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ import yaml
 
 from dscodec import tracking
 from dscodec.config import REPO_ROOT
+from dscodec.machine import machine_description
 from test_train_fixtures import tiny_config, write_corpus
 
 PY = sys.executable
@@ -57,6 +58,7 @@ def test_start_run_logs_params_tags_metrics_and_artifacts(tmp_path: Path) -> Non
     assert len(got.data.params) == len(tracking.flatten(cfg)) > 100  # more than one MLflow batch
     assert got.data.tags["system"] == "s" and got.data.tags["model_size"] == "tiny"
     assert got.data.tags["git_commit"] and "corpus" in got.data.tags
+    assert got.data.tags["machine"] == machine_description() and f"{os.cpu_count()} CPUs" in got.data.tags["machine"]
     history = _client(cfg).get_metric_history(run.info.run_id, "loss_mel")
     assert [(m.step, m.value) for m in history] == [(1, 2.0), (2, 1.5)]
     # artifacts beside the database, not in ./mlruns

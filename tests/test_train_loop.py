@@ -36,6 +36,7 @@ def test_a_few_steps_lower_the_loss(tmp_path: Path) -> None:
     assert before is not None and after is not None
     assert after < 0.9 * before, (before, after)
     assert (tmp_path / "run" / FINAL).is_file() and (tmp_path / "run" / SUMMARY).is_file()
+    assert summary["machine"].endswith(f"torch {torch.__version__}") and "CPUs" in summary["machine"]
     assert not (tmp_path / "run" / LAST).exists()  # superseded by ckpt.pt
     ckpt = load_checkpoint(tmp_path / "run" / FINAL)
     assert ckpt["step"] == 12 and ckpt["stage"] == 1 and ckpt["system"] == SYSTEM

@@ -48,6 +48,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from dscodec.config import config_hash
 from dscodec.jobkeys import hashed_model_and_train
+from dscodec.machine import machine_description
 from dscodec.progress import Progress
 from dscodec.errors import ConfigError, TrainingError
 from dscodec.losses import (
@@ -520,7 +521,7 @@ class Trainer:
                 "val_mel_loss": self.last_val, "parameters": self.codec.num_parameters(),
                 "trainable_parameters": sum(p.numel() for p in self.gen_params),
                 "init_from": self.setup.init_from, "checkpoint": str(final.resolve()),
-                "mlflow_run_id": self.extra.get("mlflow_run_id"),
+                "mlflow_run_id": self.extra.get("mlflow_run_id"), "machine": machine_description(),
             }
             (self.out_dir / SUMMARY).write_text(json.dumps(summary, indent=2, default=str) + "\n")
         dist_utils.barrier(self.info)
