@@ -147,6 +147,63 @@ def test_reference_step_failure_is_a_counted_failure_and_not_cached(cfg, manifes
     assert cache_files(cfg) == []
 
 
+class FrameStats(RefStats):
+    """Frame-wise fake that, like V/UV F1, serves a reference's prefix from the whole reference's frames."""
+
+    name, columns = "framestats", ("profile_corr",)
+    derives_prefix_features = True
+    prefix_calls = 0
+
+    def reference_features(self, ref):
+        type(self).calls += 1
+        frames = ref[: ref.size // 160 * 160].reshape(-1, 160)
+        return {"profile": np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))}
+
+    def prefix_features(self, features, prefix):
+        type(self).prefix_calls += 1
+        return {"profile": features["profile"][: prefix.size // 160]}
+
+    def score(self, ref, deg, ref_features=None):
+        feats = ref_features if ref_features is not None else self.reference_features(ref)
+        frames = deg[: deg.size // 160 * 160].reshape(-1, 160)
+        profile = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+        return {"profile_corr": float(np.corrcoef(profile, feats["profile"])[0, 1])}
+
+
+class Delayed(Scaled):
+    """A baseline that delays its output by DELAY samples (a causal codec): scored against a cut reference."""
+
+    DELAY = 48
+
+    @property
+    def info(self):
+        return CodecInfo("Delayed", 1.0, None, None, 16000, nominal_delay_samples=self.DELAY)
+
+    def reconstruct(self, wav):
+        out = super().reconstruct(wav)
+        return np.concatenate([np.zeros(self.DELAY, np.float32), out[: out.size - self.DELAY]])
+
+
+def test_delayed_codec_derives_its_cut_reference_from_the_whole_ones_entry(cfg, manifest, tmp_path):  # noqa: F811
+    FrameStats.calls = FrameStats.prefix_calls = 0
+    job(cfg, manifest, tmp_path / "delay-free", metric=FrameStats())          # fills the whole references' entries
+    assert FrameStats.calls == N_SCORED
+
+    def delayed(out, **kwargs):
+        return runner.evaluate(cfg, Delayed(0.7), "librispeech_test", out, system="delayed", kind="baseline",
+                               manifest=manifest, metrics=[FrameStats()], log_mlflow=False, **kwargs)
+
+    summary = delayed(tmp_path / "delayed")
+    scores = pd.read_parquet(tmp_path / "delayed" / "scores.parquet")
+    assert (scores["delay_samples"] == Delayed.DELAY).all()
+    assert FrameStats.calls == N_SCORED and FrameStats.prefix_calls == N_SCORED   # derived, nothing recomputed
+    entry = summary["reference_features"]["metrics"]["framestats"]
+    assert (entry["cached"], entry["computed"]) == (N_SCORED, 0)
+    assert len(list(cache_files(cfg))) == N_SCORED                               # derived features are not stored
+    delayed(tmp_path / "no-cache", reference_cache=False)                        # computed on the cut reference
+    pd.testing.assert_frame_equal(scores, pd.read_parquet(tmp_path / "no-cache" / "scores.parquet"))
+
+
 def test_concurrent_writers_leave_a_valid_entry(tmp_path):
     """Two jobs computing the same entry at once: both writes land (rename), a reader never sees half a file."""
     cache = ReferenceCache(tmp_path / "cache")

@@ -330,11 +330,37 @@ def test_vuv_reference_features_give_the_same_numbers_as_before(crepe, speech):
     score with features == score without == the former joint computation, bit for bit."""
     deg = add_noise(speech, 10.0)
     features = crepe.reference_features(speech)
-    assert crepe.has_reference_features and set(features) == {"periodicity"}
+    assert crepe.has_reference_features and set(features) == {"periodicity", "band_probabilities"}
     with_features = crepe.score(speech, deg, ref_features=features)
     assert with_features == crepe.score(speech, deg) == _vuv_as_before(crepe, speech, deg)
     with pytest.raises(MetricInputError, match="frames"):   # features of another signal are refused
         crepe.score(speech[:-1600], deg[:-1600], ref_features=features)
+
+
+@pytest.mark.parametrize("lag", [1, 159, 160, 161, 333, 1600])
+def test_vuv_prefix_features_equal_the_prefix_tracked_alone(crepe, speech, lag):
+    """A delayed codec's reference is the whole reference cut at its lag: its track, derived from the
+    whole reference's stored frame probabilities, equals tracking the cut reference itself bit for bit
+    (frames at any offset to the hop), and so do the scores."""
+    whole = crepe.reference_features(speech)
+    assert set(whole) == {"periodicity", "band_probabilities"} and crepe.derives_prefix_features
+    prefix = speech[: speech.size - lag]
+    derived = crepe.prefix_features(whole, prefix)
+    alone = crepe.reference_features(prefix)
+    for name in ("periodicity", "band_probabilities"):
+        np.testing.assert_array_equal(derived[name], alone[name])
+    deg = add_noise(speech, 10.0)[lag:]
+    assert crepe.score(prefix, deg, ref_features=derived) == crepe.score(prefix, deg)
+
+
+def test_vuv_prefix_features_refuse_what_they_cannot_derive(crepe, speech):
+    whole = crepe.reference_features(speech)
+    assert crepe.prefix_features({"periodicity": whole["periodicity"]}, speech[:-400]) is None  # no frames stored
+    short = {**whole, "band_probabilities": whole["band_probabilities"][:10]}
+    assert crepe.prefix_features(short, speech[:-400]) is None                                   # too few frames
+    assert crepe.prefix_features(whole, speech[:-400]) is not None
+    off = VoicingF1({"crepe_model": "tiny", "pitch_frame_cache": False})
+    assert not off.derives_prefix_features and set(off.reference_features(speech)) == {"periodicity"}
 
 
 def test_vuv_config_and_short_input(crepe):

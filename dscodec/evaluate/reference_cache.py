@@ -15,6 +15,10 @@ What a stored entry is keyed by, so that nothing stale is ever reused:
   alignment), so a changed audio file, or a baseline whose alignment crops the reference
   differently, gets its own entry -> the file name.
 
+A delayed codec's reference is the whole reference cut at the codec's lag: a metric that works
+frame by frame (V/UV F1) derives the cut reference's features from the whole reference's entry
+(``Metric.prefix_features``, exact) instead of computing and storing an entry per lag.
+
 Each file carries that key and a SHA-256 of its arrays; one that does not match (corrupt,
 truncated, written by other code) is recomputed and replaced, never trusted. Writes go to a
 unique temporary file that is then renamed over the target (atomic on POSIX), so two jobs
@@ -55,6 +59,13 @@ def metric_key(metric: Metric) -> str:
 def audio_digest(ref: np.ndarray) -> str:
     """SHA-256 of the reference samples exactly as scored (float32, C order)."""
     return sha256_bytes(np.ascontiguousarray(ref, dtype=np.float32).tobytes())
+
+
+def is_strict_prefix(part: np.ndarray, whole: np.ndarray) -> bool:
+    """``part`` equals the first samples of a longer ``whole`` (as float32, the scored samples)."""
+    part = np.asarray(part, dtype=np.float32).reshape(-1)
+    whole = np.asarray(whole, dtype=np.float32).reshape(-1)
+    return 0 < part.size < whole.size and np.array_equal(whole[: part.size], part)
 
 
 def _safe(text: str) -> str:
@@ -126,13 +137,22 @@ class ReferenceCache:
         except OSError as err:
             log.warning("reference cache: cannot write %s (%s)", path, err)
 
-    def features(self, metric: Metric, utterance: str, ref: np.ndarray, key: str | None = None
-                 ) -> tuple[Any, bool]:
+    def features(self, metric: Metric, utterance: str, ref: np.ndarray, key: str | None = None, *,
+                 whole: np.ndarray | None = None) -> tuple[Any, bool]:
         """(features of ``ref`` for ``metric``, whether they came from the cache).
 
-        Errors of ``metric.reference_features`` propagate (the caller counts a failure); nothing
-        is stored for them."""
+        ``whole``: the reference ``ref`` was cut from. When ``ref`` is a strict prefix of it (a
+        delayed codec's alignment crop) and the metric ``derives_prefix_features``, the features
+        are derived from the whole reference's entry (the one every delay-free system uses;
+        computed and stored first if missing) and not stored themselves; "from the cache" then
+        means the whole reference's entry was. Errors of ``metric.reference_features`` propagate
+        (the caller counts a failure); nothing is stored for them."""
         key = key or metric_key(metric)
+        if whole is not None and metric.derives_prefix_features and is_strict_prefix(ref, whole):
+            whole_features, hit = self.features(metric, utterance, whole, key)
+            derived = metric.prefix_features(whole_features, ref) if whole_features is not None else None
+            if derived is not None:
+                return derived, hit
         digest = audio_digest(ref)
         path = self.path(metric, utterance, digest, key)
         cached = self.load(path, key, digest)

@@ -349,7 +349,7 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
         audio_dir.mkdir(parents=True, exist_ok=True)
     if kept:
         log(f"evaluate {base['system']} on {base['testset']}: resuming, {resumed} utterances already scored")
-    pending: dict[cf.Future, tuple[int, np.ndarray, np.ndarray, str, str]] = {}
+    pending: dict[cf.Future, tuple[int, np.ndarray, np.ndarray, str, str, np.ndarray]] = {}
     outstanding: dict[int, int] = {}                      # chunk -> utterances not finished yet
     accounting: dict[int, dict[str, Any] | None] = {}     # chunk -> reconstructor totals after it
     n_total = len(rows)
@@ -370,8 +370,8 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
                                                     accounting.pop(number)))
 
     def collect(future: cf.Future) -> None:
-        index, ref, deg, utterance, text = pending.pop(future)
-        result = scorer.result(future, index, ref, deg, utterance, text)
+        index, ref, deg, utterance, text, whole = pending.pop(future)
+        result = scorer.result(future, index, ref, deg, utterance, text, whole)
         tally.rows[index].update(result.scores)
         tally.add_timing(result)
         for name, message in result.failures.items():
@@ -437,8 +437,9 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
                 record["delay_samples"], record["delay_method"] = delay, method
                 text = row.get("text")
                 text = text if isinstance(text, str) else ""  # a missing transcript: WER counts a failure
-                future = scorer.submit(index, ref_a, deg_a, record["id"], text)
-                pending[future] = (index, ref_a, deg_a, record["id"], text)
+                # `ref` (before alignment) lets a delayed codec's cropped reference reuse the whole one's features
+                future = scorer.submit(index, ref_a, deg_a, record["id"], text, ref)
+                pending[future] = (index, ref_a, deg_a, record["id"], text, ref)
                 while len(pending) >= 2 * scorer.workers + 2:
                     ready, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
                     for f in ready:

@@ -72,12 +72,14 @@ class PairResult:
 
 def score_pair(loaded: Sequence[LoadedMetric], ref: np.ndarray, deg: np.ndarray, *,
                utterance: str | None = None, cache: ReferenceCache | None = None, index: int = -1,
-               text: str | None = None) -> PairResult:
+               text: str | None = None, whole: np.ndarray | None = None) -> PairResult:
     """Scores of one aligned pair from every available metric.
 
     A metric with a reference-side step gets its features from ``cache`` (computed and stored
     there when missing) and scores with ``ref_features=``; without a cache (or an utterance id)
-    the metric computes them itself inside ``score``, which gives the same numbers. A metric that
+    the metric computes them itself inside ``score``, which gives the same numbers. ``whole`` is the
+    reference before alignment: when ``ref`` is a prefix of it (a delayed codec's crop), a metric
+    that can derives ``ref``'s features from the cached whole reference's. A metric that
     ``needs_text`` (WER/CER) scores ``deg`` against ``text``, the manifest's transcript."""
     out = PairResult(index)
     for item in loaded:
@@ -89,7 +91,7 @@ def score_pair(loaded: Sequence[LoadedMetric], ref: np.ndarray, deg: np.ndarray,
             if metric.needs_text:
                 result = metric.score_text(deg, text if text is not None else "")
             elif cache is not None and utterance is not None and metric.has_reference_features:
-                features, hit = cache.features(metric, utterance, ref, item.key)
+                features, hit = cache.features(metric, utterance, ref, item.key, whole=whole)
                 out.reference_seconds[metric.name] = time.perf_counter() - t0
                 out.reference_cached[metric.name] = hit
                 result = metric.score(ref, deg, ref_features=features)
@@ -125,8 +127,9 @@ def _worker_status() -> list[dict[str, Any]]:
 
 
 def _worker_score(index: int, ref: np.ndarray, deg: np.ndarray, utterance: str | None,
-                  text: str | None = None) -> PairResult:
-    return score_pair(_WORKER_METRICS, ref, deg, utterance=utterance, cache=_WORKER_CACHE, index=index, text=text)
+                  text: str | None = None, whole: np.ndarray | None = None) -> PairResult:
+    return score_pair(_WORKER_METRICS, ref, deg, utterance=utterance, cache=_WORKER_CACHE, index=index, text=text,
+                      whole=whole)
 
 
 def _single_thread() -> None:
@@ -202,11 +205,11 @@ class Scorer:
         self._go_inline()
 
     def submit(self, index: int, ref: np.ndarray, deg: np.ndarray, utterance: str | None = None,
-               text: str | None = None) -> cf.Future:
+               text: str | None = None, whole: np.ndarray | None = None) -> cf.Future:
         if self.pool is not None:
             try:
                 with _env(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"):
-                    return self.pool.submit(_worker_score, index, ref, deg, utterance, text)
+                    return self.pool.submit(_worker_score, index, ref, deg, utterance, text, whole)
             except Exception as err:  # noqa: BLE001 - broken pool: go on in this process
                 self._fallback(err)
         if self.inline is None:
@@ -214,11 +217,11 @@ class Scorer:
         future: cf.Future = cf.Future()
         assert self.inline is not None
         future.set_result(score_pair(self.inline, ref, deg, utterance=utterance, cache=self.cache, index=index,
-                                     text=text))
+                                     text=text, whole=whole))
         return future
 
     def result(self, future: cf.Future, index: int, ref: np.ndarray, deg: np.ndarray,
-               utterance: str | None = None, text: str | None = None) -> PairResult:
+               utterance: str | None = None, text: str | None = None, whole: np.ndarray | None = None) -> PairResult:
         try:
             return future.result()
         except Exception as err:  # noqa: BLE001 - the pool failed, not a metric: re-score here
@@ -226,7 +229,7 @@ class Scorer:
                 self._fallback(err)
             elif self.inline is None:
                 raise
-            return self.submit(index, ref, deg, utterance, text).result()
+            return self.submit(index, ref, deg, utterance, text, whole).result()
 
     def finish(self) -> list[dict[str, Any]]:
         """Close the pool; the metrics' load status (from a worker, or from this process)."""

@@ -42,6 +42,7 @@ class Metric(ABC):
     higher_is_better: bool = True
     version: str = "1"                  # bump when the numbers (or reference features) change: invalidates caches
     has_reference_features: bool = False  # True: reference_features() does reference-only work worth caching
+    derives_prefix_features: bool = False  # True: prefix_features() serves a reference's prefix from its features
     needs_text: bool = False            # True: scored by score_text(deg, transcript) instead of score (WER/CER)
 
     def load(self) -> None:
@@ -55,6 +56,16 @@ class Metric(ABC):
     def reference_features(self, ref: np.ndarray) -> Any:
         """Work on the (aligned) reference alone, reusable across systems: numbers, arrays, or a flat
         mapping of them (stored as arrays). None = nothing to reuse. Raises like ``score`` on bad input."""
+        return None
+
+    def prefix_features(self, features: Any, prefix: np.ndarray) -> Any:
+        """Features of ``prefix`` (the first samples of a reference) from that whole reference's
+        :meth:`reference_features`, or None when they cannot be derived exactly (then computed).
+
+        Why: a codec with a delay is scored against the reference cut to its own lag, a prefix of
+        the reference every delay-free system shares; a metric that works frame by frame can serve
+        the prefix from the whole reference's cached frames. The result must equal
+        ``reference_features(prefix)`` exactly."""
         return None
 
     @abstractmethod

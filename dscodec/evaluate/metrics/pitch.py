@@ -39,12 +39,15 @@ Differences, on purpose and small:
   ``torchcrepe.predict(batch_size=None)`` as in Vocos (torchcrepe's own ``batch_size`` would
   decode every chunk separately). The reference's track is :meth:`VoicingF1.reference_features`,
   computed once per test set by the runner's cache; it equals the track computed beside the
-  reconstruction bit for bit (CREPE scores every frame on its own).
+  reconstruction bit for bit (CREPE scores every frame on its own). With
+  ``evaluation.pitch_frame_cache`` the cached features also keep the reference's frame
+  probabilities (the decoded band), and a delayed codec's cut reference gets its track from them
+  (:meth:`VoicingF1.prefix_features`: no CREPE pass, the same bits).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -55,12 +58,25 @@ from dscodec.evaluate.metrics.base import SAMPLE_RATE, Metric, MetricUnavailable
 from dscodec.evaluate.metrics.crepe_cpu import CrepeCPU, banded_viterbi
 from dscodec.fileio import read_checkpoint
 
+if TYPE_CHECKING:
+    import torch
+
 PROTOCOL_HOP_MS = 10                # torchcrepe's default and the protocol's
 FMIN, FMAX = 50.0, 550.0            # Hz, speech band (CARGAN / Vocos)
 VOICED_THRESHOLD = 0.21             # Vocos metrics/periodicity.py UNVOICED_THRESHOLD
 SILENCE_DB = -60.0                  # Vocos SILENCE_THRESHOLD, torchcrepe.threshold.Silence default
 CAPACITIES = ("full", "tiny")
 CHUNK_FRAMES = 256                  # frames per forward pass: bounded memory (full: ~1 GB at 1024 frames)
+
+
+def decoded_bins() -> tuple[int, int]:
+    """[lo, hi): the pitch bins torchcrepe.postprocess keeps for FMIN-FMAX (it masks the rest to -inf)."""
+    import torch
+    import torchcrepe
+
+    lo = int(torchcrepe.convert.frequency_to_bins(torch.tensor(FMIN)))
+    hi = int(torchcrepe.convert.frequency_to_bins(torch.tensor(FMAX), torch.ceil))
+    return lo, hi
 
 
 class VoicingUndefined(MetricInputError):
@@ -72,8 +88,10 @@ class VoicingF1(TransientState, Metric):
 
     name = "vuv_f1"
     columns = ("vuv_f1", "periodicity_rmse")
-    version = "3"                   # 2: CREPE as conv1d; 3: CrepeCPU (both: same probabilities up to float rounding)
+    version = "4"                   # 2: CREPE as conv1d; 3: CrepeCPU (both: same probabilities up to float rounding);
+                                    # 4: reference features add the frame probabilities (same numbers)
     has_reference_features = True
+    derives_prefix_features = True
     _transient = ("_model", "_crepe")
 
     def __init__(self, eval_cfg: Mapping[str, Any] | None = None) -> None:
@@ -86,6 +104,8 @@ class VoicingF1(TransientState, Metric):
             raise ConfigError(f"evaluation.crepe_hop_ms: a whole number of milliseconds in 1-50, got {hop_ms!r}")
         self.hop_ms = int(hop_ms)
         self.hop = SAMPLE_RATE * self.hop_ms // 1000
+        # evaluation.pitch_frame_cache: keep the reference's frame probabilities for prefix_features
+        self.derives_prefix_features = bool(cfg.get("pitch_frame_cache", True))
         self._model: Any = None
         self._crepe: Any = None
 
@@ -111,8 +131,9 @@ class VoicingF1(TransientState, Metric):
                 f"{FMIN:.0f}-{FMAX:.0f} Hz, Viterbi; voiced = periodicity >= {VOICED_THRESHOLD} after "
                 f"{SILENCE_DB:.0f} dB silence gate (Vocos protocol)")
 
-    def tracks(self, *signals: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(pitch Hz, periodicity) per signal, silence-gated; frames of all signals share forward passes."""
+    def frame_probabilities(self, *signals: np.ndarray) -> list[torch.Tensor]:
+        """CREPE's pitch-bin probabilities per signal, each (frames, 360); frames of all signals share
+        forward passes (each frame is scored on its own, so sharing does not change them)."""
         import torch
         import torchcrepe
 
@@ -121,26 +142,67 @@ class VoicingF1(TransientState, Metric):
         signals = tuple(check_signal(s, "signal", torchcrepe.WINDOW_SIZE) for s in signals)
         audios = [torch.from_numpy(np.ascontiguousarray(s))[None] for s in signals]
         frames = [next(torchcrepe.preprocess(a, SAMPLE_RATE, self.hop, None, "cpu", False)) for a in audios]
-        with torch.no_grad():  # not inference_mode: torchcrepe.postprocess edits the tensor in place
-            logits = torch.cat([self._crepe(chunk) for chunk in torch.cat(frames).split(CHUNK_FRAMES)])
-        out = []
-        for audio, probs in zip(audios, logits.split([f.shape[0] for f in frames])):
-            probs = probs.reshape(1, -1, torchcrepe.PITCH_BINS).transpose(1, 2)
+        with torch.no_grad():
+            probs = torch.cat([self._crepe(chunk) for chunk in torch.cat(frames).split(CHUNK_FRAMES)])
+        return list(probs.split([f.shape[0] for f in frames]))
+
+    def track(self, probabilities: torch.Tensor, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(pitch Hz, silence-gated periodicity) of one signal from its frame probabilities (frames, 360)."""
+        import torch
+        import torchcrepe
+
+        audio = torch.from_numpy(np.ascontiguousarray(signal, dtype=np.float32))[None]
+        # a copy: torchcrepe.postprocess masks the out-of-range bins in place
+        probs = probabilities.reshape(1, -1, torchcrepe.PITCH_BINS).transpose(1, 2).clone()
+        with torch.no_grad():
             pitch, periodicity = torchcrepe.postprocess(probs, FMIN, FMAX, banded_viterbi, False, True)
-            periodicity = torchcrepe.threshold.Silence(SILENCE_DB)(periodicity, audio, SAMPLE_RATE, self.hop, pad=False)
-            out.append((pitch[0].numpy(), periodicity[0].numpy()))
-        return out
+        periodicity = torchcrepe.threshold.Silence(SILENCE_DB)(periodicity, audio, SAMPLE_RATE, self.hop, pad=False)
+        return pitch[0].numpy(), periodicity[0].numpy()
+
+    def tracks(self, *signals: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(pitch Hz, periodicity) per signal, silence-gated."""
+        return [self.track(probs, s) for probs, s in zip(self.frame_probabilities(*signals), signals)]
 
     def reference_features(self, ref: np.ndarray) -> dict[str, np.ndarray]:
-        """The reference's silence-gated periodicity track: the same for every system scored against it.
+        """The reference's silence-gated periodicity track, the same for every system scored against it,
+        and (with ``evaluation.pitch_frame_cache``) its frames' probabilities within the decoded pitch
+        range, what :meth:`prefix_features` derives a shorter reference's track from.
 
         Tracked alone it is bit-identical to tracking it beside the reconstruction (per-frame
         forward passes, each track Viterbi-decoded whole; tests/test_metrics_intrusive.py)."""
         import torchcrepe
 
         ref = check_signal(ref, "reference", torchcrepe.WINDOW_SIZE)
-        (_, periodicity), = self.tracks(ref)
-        return {"periodicity": periodicity}
+        probs, = self.frame_probabilities(ref)
+        _, periodicity = self.track(probs, ref)
+        if not self.derives_prefix_features:
+            return {"periodicity": periodicity}
+        lo, hi = decoded_bins()
+        return {"periodicity": periodicity, "band_probabilities": probs[:, lo:hi].numpy().copy()}
+
+    def prefix_features(self, features: Any, prefix: np.ndarray) -> dict[str, np.ndarray] | None:
+        """The track of the reference's first ``prefix.size`` samples from the whole reference's features.
+
+        Exact, not approximate: with ``pad=False`` frame k covers samples [k * hop, k * hop + 1024), so
+        the prefix's frames are the whole reference's first frames, and CREPE scores each frame on
+        its own (normalised by its own mean and deviation); bins outside the decoded range are masked
+        by ``torchcrepe.postprocess`` before decoding, so only the stored band matters. The prefix's
+        track is then Viterbi-decoded and silence-gated on its own, as :meth:`reference_features`
+        does (tests/test_metrics_intrusive.py compares the two bit for bit)."""
+        import torch
+        import torchcrepe
+
+        prefix = check_signal(prefix, "reference", torchcrepe.WINDOW_SIZE)
+        stored = features.get("band_probabilities") if isinstance(features, Mapping) else None
+        band = np.asarray(stored) if stored is not None else None
+        lo, hi = decoded_bins()
+        frames = 1 + (prefix.size - torchcrepe.WINDOW_SIZE) // self.hop
+        if band is None or band.ndim != 2 or band.shape[1] != hi - lo or band.shape[0] < frames:
+            return None
+        probs = torch.zeros(frames, torchcrepe.PITCH_BINS)
+        probs[:, lo:hi] = torch.from_numpy(np.ascontiguousarray(band[:frames], dtype=np.float32))
+        _, periodicity = self.track(probs, prefix)
+        return {"periodicity": periodicity, "band_probabilities": band[:frames]}
 
     def score(self, ref: np.ndarray, deg: np.ndarray, ref_features: Any = None) -> dict[str, float]:
         import torchcrepe
