@@ -121,6 +121,29 @@ def test_table1_cells_are_recomputed_from_scores_with_paper_values(evaluated: di
     assert "- opus_6kbps: VBR (opusenc --vbr), 20 ms frames, --speech, complexity 10" in md
 
 
+def test_footers_name_the_machine_that_trained_the_ds_codec_rows(evaluated: dict) -> None:
+    """The same commit and config train other models on another CPU type: the footer says which machine
+    trained the rows (from train_summary.json), and says so when two trainings ran on different ones."""
+    from dscodec import layout
+
+    def summary(system: str, stage: int, machine: str | None) -> None:
+        path = Path(layout.train_summary(evaluated, system, stage))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"steps": 1, **({"machine": machine} if machine else {})}))
+
+    md = next(p for p in build.build_target(evaluated, "table1") if p.suffix == ".md").read_text()
+    assert "trained on" not in md                               # no training summaries: nothing claimed
+    for system in evaluated["systems"]:
+        for stage in (1, 2):
+            summary(system, stage, "CPU-A, 2 CPUs; torch 2.9.1")
+    md = next(p for p in build.build_target(evaluated, "table1") if p.suffix == ".md").read_text()
+    assert "(1.0 s crops); trained on: CPU-A, 2 CPUs; torch 2.9.1. Paper:" in md
+    summary("ds_codec_vq", 2, "CPU-B, 2 CPUs; torch 2.9.1")
+    summary("ds_codec_pq", 1, None)                            # trained before the machine was recorded
+    md = next(p for p in build.build_target(evaluated, "table1") if p.suffix == ".md").read_text()
+    assert "CPU-B, 2 CPUs; torch 2.9.1 (ds_codec_vq stage 2)" in md and "not recorded (ds_codec_pq stage 1)" in md
+
+
 @pytest.mark.parametrize("cell, text", [
     (Cell(mean=1.2341, ci95=0.04, n=5, total=6), "1.234 ± 0.040 (5/6)"),
     (Cell(mean=1.2341, ci95=0.04, n=6, total=6), "1.234 ± 0.040"),

@@ -96,13 +96,38 @@ def _scored_text(rows: list[Row]) -> str:
     return f"; {span} of {attempted} utterances scored per cell (n/N where fewer)"
 
 
-def _training_line(cfg: Mapping[str, Any]) -> str:
+def _training_line(cfg: Mapping[str, Any], systems: list[str] | None = None) -> str:
+    """Model size and schedule of the DS-Codec rows, and the machine(s) that trained them."""
     t = cfg["train"]
     s1, s2 = t["stage1"], t["stage2"]
     return (f"DS-Codec systems: model size `{cfg['model']['size']}`; stage 1 {s1['steps']} steps x batch "
             f"{s1['batch_size']}, stage 2 {s2['steps']} steps x batch {s2['batch_size']} "
-            f"({t['segment_seconds']} s crops). Paper: full-size model, LibriSpeech 960 h, "
-            f"hundreds of thousands of steps on 2x V100.")
+            f"({t['segment_seconds']} s crops){_machine_text(cfg, systems)}. Paper: full-size model, "
+            f"LibriSpeech 960 h, hundreds of thousands of steps on 2x V100.")
+
+
+def _machine_text(cfg: Mapping[str, Any], systems: list[str] | None) -> str:
+    """'; trained on <machine>' from the trainings' train_summary.json (both stages of each system).
+
+    Why: the same commit and config train other models on another CPU type (oneDNN's float
+    rounding differs), so a number is only reproducible with the machine named beside it."""
+    names = sorted(set(systems if systems is not None else cfg["systems"]))
+    machines: dict[str, list[str]] = {}
+    for system in names:
+        for stage in (1, 2):
+            path = Path(layout.train_summary(cfg, system, stage))
+            if not path.is_file():
+                continue
+            try:
+                machine = json.loads(path.read_text()).get("machine") or "not recorded"
+            except (OSError, ValueError):
+                machine = "unreadable train_summary.json"
+            machines.setdefault(str(machine), []).append(f"{system} stage {stage}")
+    if not machines:
+        return ""
+    if len(machines) == 1:
+        return f"; trained on: {next(iter(machines))}"
+    return "; trained on: " + " | ".join(f"{m} ({', '.join(runs)})" for m, runs in machines.items())
 
 
 def build_table(cfg: Mapping[str, Any], spec: plan.TableSpec, out_dir: Path) -> list[Path]:
@@ -135,7 +160,7 @@ def build_table(cfg: Mapping[str, Any], spec: plan.TableSpec, out_dir: Path) -> 
     models = metric_models(results, {k: v for k, v in LEARNED.items()})
     footer = [
         _corpus_line(cfg, spec.testset, results) + _scored_text(rows),
-        _training_line(cfg),
+        _training_line(cfg, [r.entity.name for r in results if r.entity.kind == "system"]),
         "Cells: mean ± 95% CI (t-interval over utterances); WER/CER: word/character error rate of an ASR transcript "
         "against the test set's text (lower is better; the ground-truth row is the recogniser's own floor); '(n/N)': only n of the N utterances attempted could be "
         "scored (the failures are listed in each evaluation's summary.json). kbps: measured from the encoded "
@@ -267,7 +292,8 @@ def build_listen(cfg: Mapping[str, Any], out_dir: Path) -> list[Path]:
         kbps = result.info.get("bitrate_kbps")
         entries.append(Entry(_label(cfg, result, True), audio, f"{kbps:.2f} kbps" if kbps else "",
                              _utterance_scores(result, ids)))
-    footer = [_corpus_line(cfg, spec.testset, results), _training_line(cfg),
+    footer = [_corpus_line(cfg, spec.testset, results),
+              _training_line(cfg, [r.entity.name for r in results if r.entity.kind == "system"]),
               *(f"{_label(cfg, r, True)}: {r.metric_note('pesq_wb')}" for r in results if not r.ran)]
     index = build_page(out_dir / "listen", "DS-Codec reproduction: listening examples", [(i, texts.get(i, "")) for i in ids],
                        entries, footer)
