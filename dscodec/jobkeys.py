@@ -17,7 +17,9 @@ from dscodec.config import config_hash
 # train.* keys that decide how a training job runs, not what it learns.
 TRAIN_EXECUTION_KEYS = ("num_workers", "threads", "gpus", "compile")
 # evaluation.* keys that decide how or where evaluation runs, or which *other* jobs exist.
-EVAL_EXECUTION_KEYS = ("workers", "testsets", "baselines")
+# pitch_frame_cache only decides whether a cut reference's pitch track is derived or recomputed
+# (bit-identical, tests/test_metrics_intrusive.py).
+EVAL_EXECUTION_KEYS = ("workers", "testsets", "baselines", "pitch_frame_cache")
 
 
 def hashed_model_and_train(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -71,7 +71,8 @@ def test_a_stage2_edit_leaves_stage1_alone(paper: dict) -> None:
     assert jobkeys.train_hash(changed, "ds_codec_vq", 2) != jobkeys.train_hash(paper, "ds_codec_vq", 2)
 
 
-@pytest.mark.parametrize("path, value", [("evaluation.workers", 2), ("evaluation.testsets", ["librispeech_test"])])
+@pytest.mark.parametrize("path, value", [("evaluation.workers", 2), ("evaluation.testsets", ["librispeech_test"]),
+                                         ("evaluation.pitch_frame_cache", True)])
 def test_execution_settings_do_not_change_the_evaluation_hash(paper: dict, path: str, value) -> None:
     changed = edited(paper, path, value)
     assert changed != paper
