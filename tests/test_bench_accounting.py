@@ -1,5 +1,6 @@
 """The arithmetic the benchmarks report from: the roofline probe's FLOP and LSTM accounting
-(benchmarks/probe_roofline.py) and the learning-curve extrapolation (benchmarks/bench_learning.py).
+(benchmarks/probe_roofline.py), the learning-curve extrapolation (benchmarks/bench_learning.py) and the
+seed-to-seed contrasts (benchmarks/seed_spread.py).
 
 Why: these numbers go into benchmarks/RESULTS.md as evidence for issues 10 and 14 (how far the
 codec is from the hardware's floor; how many CPU-minutes a target needs); a wrong count there
@@ -19,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import bench_learning  # noqa: E402
 import probe_roofline  # noqa: E402
+import seed_spread  # noqa: E402
 
 
 def test_conv_flops_are_two_per_multiply_add() -> None:
@@ -122,3 +124,24 @@ def test_bench_eval_reads_a_former_runs_config_with_todays_defaults() -> None:
     validate(rebuilt)
     assert rebuilt["evaluation"]["max_utterances"] == 6
     assert rebuilt["train"]["loss_reduction"] == today["train"]["loss_reduction"]
+
+
+def test_seed_contrast_needs_one_sign_in_every_run(tmp_path: Path) -> None:
+    """An ablation difference 'holds' only when every seed has it with the same sign."""
+    import json
+
+    def run(name: str, vq: float, pq: float | None) -> tuple[str, Path]:
+        for entity, value in (("ds_codec_vq-stage2", vq), ("ds_codec_pq-stage2", pq)):
+            if value is None:
+                continue
+            folder = tmp_path / name / "eval" / entity / "librispeech_test"
+            folder.mkdir(parents=True)
+            (folder / "summary.json").write_text(json.dumps({"metrics": {"stoi": {"mean": value, "ci95": 0.01}}}))
+        return name, tmp_path / name
+
+    args = ("ds_codec_vq-stage2", "ds_codec_pq-stage2", "librispeech_test", "stoi")
+    same_sign = [run("a", 0.70, 0.60), run("b", 0.65, 0.64)]
+    diffs, same = seed_spread.contrast(same_sign, *args)
+    assert diffs == pytest.approx([0.10, 0.01]) and same
+    assert not seed_spread.contrast(same_sign + [run("c", 0.60, 0.62)], *args)[1]   # one seed flips it
+    assert not seed_spread.contrast(same_sign + [run("d", 0.70, None)], *args)[1]   # one seed lacks a row
