@@ -37,9 +37,18 @@ def hashed_model_and_train(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], dict
     return model, train
 
 
+def presets_revision() -> dict[str, int]:
+    """{"presets_revision": N} once the size presets have been edited (N > 1), else {}: `model.size`
+    is hashed by name, so an edited preset must change the hash some other way."""
+    from dscodec.models.sizes import PRESETS_REVISION
+
+    return {"presets_revision": PRESETS_REVISION} if PRESETS_REVISION > 1 else {}
+
+
 def train_key(cfg: Mapping[str, Any], system: str, stage: int) -> dict[str, Any]:
     """Everything that shapes this (system, stage) training run (a stage-2 edit leaves stage 1 alone)."""
     model, train = hashed_model_and_train(cfg)
+    model.update(presets_revision())
     shared = {k: v for k, v in train.items() if k not in ("stage1", "stage2", *TRAIN_EXECUTION_KEYS)}
     if shared.get("loss_reduction") == "mean":  # the implicit default: runs trained before the switch stay valid
         del shared["loss_reduction"]

@@ -92,3 +92,41 @@ def test_a_baseline_job_depends_on_its_own_entry_only(paper: dict) -> None:
     assert jobkeys.eval_hash(changed, "opus_6kbps") == jobkeys.eval_hash(paper, "opus_6kbps")
     assert jobkeys.eval_hash(changed, "codec2_1200") != jobkeys.eval_hash(paper, "codec2_1200")
     assert jobkeys.eval_hash(changed) == jobkeys.eval_hash(paper)  # DS-Codec and ground-truth jobs
+
+
+# The presets' digest at each PRESETS_REVISION (dscodec/models/sizes.py). `model.size` is hashed by
+# name, so an edited preset would leave every finished training "up to date" with the former
+# architecture: this test makes the edit bump the revision, which changes the training hash.
+PRESETS_DIGESTS = {1: "3747f7335a472370"}
+
+
+def presets_digest() -> str:
+    import dataclasses
+    import hashlib
+    import json
+
+    from dscodec.models.discriminator_sizes import DISCRIMINATOR_PRESETS
+    from dscodec.models.sizes import PRESETS
+
+    data = {"generator": {k: dataclasses.asdict(v) for k, v in PRESETS.items()},
+            "discriminator": {k: dataclasses.asdict(v) for k, v in DISCRIMINATOR_PRESETS.items()}}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=list).encode()).hexdigest()[:16]
+
+
+def test_an_edited_preset_needs_a_new_presets_revision() -> None:
+    from dscodec.models.sizes import PRESETS_REVISION
+
+    assert PRESETS_DIGESTS.get(PRESETS_REVISION) == presets_digest(), (
+        "a model or discriminator preset changed: bump PRESETS_REVISION in dscodec/models/sizes.py (so finished "
+        f"trainings are redone) and record {presets_digest()!r} for it in PRESETS_DIGESTS")
+
+
+def test_a_new_presets_revision_changes_the_training_hash(paper: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dscodec.models import sizes
+    from dscodec.train.loop import resume_fingerprint
+
+    before = jobkeys.train_hash(paper, "ds_codec_vq", 1), resume_fingerprint(paper, "ds_codec_vq", 1, None)
+    assert "presets_revision" not in jobkeys.train_key(paper, "ds_codec_vq", 1)["model"]   # revision 1: as before
+    monkeypatch.setattr(sizes, "PRESETS_REVISION", 2)
+    after = jobkeys.train_hash(paper, "ds_codec_vq", 1), resume_fingerprint(paper, "ds_codec_vq", 1, None)
+    assert before[0] != after[0] and before[1] != after[1]

@@ -97,6 +97,13 @@ MOVED_TO_TRAIN: dict[str, str] = {
     "stft_ffts": "train.discriminator_overrides.stft_ffts",
 }
 
+# Bump on any edit of a preset (here or in discriminator_sizes.py, defaults included): the
+# trainings' hash (dscodec/jobkeys.py) and resume fingerprint then change, so Snakemake retrains
+# and no checkpoint of the former architecture is resumed or reused. tests/test_jobkeys.py fails
+# until it is bumped (it records the presets' digest per revision). Revision 1 is not hashed, so
+# runs trained before the revision existed keep their hash.
+PRESETS_REVISION = 1
+
 PRESETS: dict[str, ModelSize] = {
     "paper": ModelSize(name="paper"),
     # CPU default run: ~1.6 M-parameter generator [ours]. Widths are cut (8 -> 128 capped)
