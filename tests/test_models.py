@@ -68,6 +68,21 @@ def test_paper_size_matches_bigcodec_dimensions():
     assert codes.shape == (1, 2)
 
 
+def test_decoder_channels_widen_the_decoder_only():
+    """`decoder_channels` (CPU sizes, [ours]): unset, the decoder mirrors the encoder (the paper); set, only
+    the decoder's high-rate blocks widen, and the model still maps a waveform to one of the same length."""
+    small = get_size("small")
+    assert small.decoder_channels_list == small.encoder_channels[::-1] == [128, 128, 64, 32, 16, 8]
+    wide = get_size("tiny", {"decoder_channels": 8})
+    assert wide.encoder_channels == get_size("tiny").encoder_channels
+    assert wide.decoder_channels_list == [16, 16, 16, 16, 16, 8]          # max_channels 16 caps the doubling
+    model = CodecModel(wide, "vq", "mirror")
+    assert model.decoder.post[-2].weight.shape[1] == 8                       # the 16 kHz output conv reads 8 channels
+    wav = torch.randn(1, 1, 800)
+    with torch.no_grad():
+        assert model.decode(model.encode(wav)).shape == wav.shape
+
+
 def test_paper_size_discriminator_widths_are_bigcodecs():
     """BigCodec's MPD (config/model/default.yaml: channels 16, x4, max 512; module/mpd.py),
     not HiFi-GAN's 32 ... 1024; MS-STFT keeps EnCodec's 32 filters."""

@@ -73,7 +73,7 @@ class DecoderBlock(nn.Module):
 class Decoder(nn.Module):
     def __init__(self, size: ModelSize, transformer: bool = False) -> None:
         super().__init__()
-        widths = size.encoder_channels[::-1]  # mirror: 1536, 768, ..., 48
+        widths = size.decoder_channels_list  # the encoder's mirrored (1536, 768, ..., 48) unless decoder_channels
         self.hop_length = size.hop_length
         self.transformer = (
             Transformer(

@@ -29,6 +29,10 @@ class ModelSize:
     strides: tuple[int, ...] = (2, 2, 2, 5, 5)     # [BigCodec] hop 200 -> 80 tokens/s [paper]
     channels: int = 48                             # [BigCodec] encoder stem width, doubled per block
     max_channels: int | None = None                # [ours] cap on the doubling (None = 48 * 2^5 = 1536)
+    # [ours] the decoder's widths from its own stem width (doubled per block, same cap) instead of
+    # mirroring the encoder's; None = the mirror, as the paper. For CPU sizes, where the 16 kHz
+    # layers are narrow: widens the decoder's high-rate blocks without the encoder's cost.
+    decoder_channels: int | None = None
     dilations: tuple[int, ...] = (1, 3, 9)         # [BigCodec] residual-unit dilations
     lstm_layers: int = 2                           # [paper] 2-layer unidirectional LSTM + residual
     latent_dim: int = 1024                         # [BigCodec] encoder output / quantizer input
@@ -69,8 +73,16 @@ class ModelSize:
 
     @property
     def encoder_channels(self) -> list[int]:
-        """Widths after the stem and after each down-sampling block (decoder mirrors them)."""
-        widths = [self.channels * 2**i for i in range(len(self.strides) + 1)]
+        """Widths after the stem and after each down-sampling block (the decoder mirrors them)."""
+        return self._widths(self.channels)
+
+    @property
+    def decoder_channels_list(self) -> list[int]:
+        """The decoder's widths from its LSTM down to 16 kHz: the encoder's mirrored, or from `decoder_channels`."""
+        return self._widths(self.decoder_channels or self.channels)[::-1]
+
+    def _widths(self, stem: int) -> list[int]:
+        widths = [stem * 2**i for i in range(len(self.strides) + 1)]
         return [min(w, self.max_channels) if self.max_channels else w for w in widths]
 
     def to_dict(self) -> dict[str, Any]:
