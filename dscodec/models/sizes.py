@@ -31,7 +31,9 @@ class ModelSize:
     max_channels: int | None = None                # [ours] cap on the doubling (None = 48 * 2^5 = 1536)
     # [ours] the decoder's widths from its own stem width (doubled per block, same cap) instead of
     # mirroring the encoder's; None = the mirror, as the paper. For CPU sizes, where the 16 kHz
-    # layers are narrow: widens the decoder's high-rate blocks without the encoder's cost.
+    # layers are narrow: widens the decoder's high-rate blocks without the encoder's cost. Measured at
+    # `small` (16): 1.49x the step cost and behind at equal CPU up to 12 minutes, not adopted
+    # (benchmarks/RESULTS.md, "A wider decoder at the high rates only").
     decoder_channels: int | None = None
     dilations: tuple[int, ...] = (1, 3, 9)         # [BigCodec] residual-unit dilations
     lstm_layers: int = 2                           # [paper] 2-layer unidirectional LSTM + residual
