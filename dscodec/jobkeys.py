@@ -22,21 +22,6 @@ TRAIN_EXECUTION_KEYS = ("num_workers", "threads", "gpus", "compile")
 EVAL_EXECUTION_KEYS = ("workers", "testsets", "baselines", "pitch_frame_cache")
 
 
-def hashed_model_and_train(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The `model` and `train` sections as hashed: `train.dead_code_reset` and the fields of
-    `train.discriminator_overrides` back under `model.overrides`, where they were before they moved,
-    so a config that trains the same as before keeps its hash (and a finished run is not retrained),
-    while a change of either still changes the hash."""
-    train = dict(cfg["train"])
-    model = dict(cfg["model"])
-    overrides = dict(model.get("overrides") or {})
-    if "dead_code_reset" in train:
-        overrides["dead_code_reset"] = train.pop("dead_code_reset")
-    overrides.update(train.pop("discriminator_overrides", None) or {})
-    model["overrides"] = overrides
-    return model, train
-
-
 def presets_revision() -> dict[str, int]:
     """{"presets_revision": N} once the size presets have been edited (N > 1), else {}: `model.size`
     is hashed by name, so an edited preset must change the hash some other way."""
@@ -45,10 +30,26 @@ def presets_revision() -> dict[str, int]:
     return {"presets_revision": PRESETS_REVISION} if PRESETS_REVISION > 1 else {}
 
 
+def hashed_model_and_train(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `model` and `train` sections as hashed: `train.dead_code_reset` and the fields of
+    `train.discriminator_overrides` back under `model.overrides`, where they were before they moved,
+    so a config that trains the same as before keeps its hash (and a finished run is not retrained),
+    while a change of either still changes the hash; `model` carries the presets' revision once
+    there is one (presets_revision), for every hash built from it (trainings, resume, BigCodec import)."""
+    train = dict(cfg["train"])
+    model = dict(cfg["model"])
+    overrides = dict(model.get("overrides") or {})
+    if "dead_code_reset" in train:
+        overrides["dead_code_reset"] = train.pop("dead_code_reset")
+    overrides.update(train.pop("discriminator_overrides", None) or {})
+    model["overrides"] = overrides
+    model.update(presets_revision())
+    return model, train
+
+
 def train_key(cfg: Mapping[str, Any], system: str, stage: int) -> dict[str, Any]:
     """Everything that shapes this (system, stage) training run (a stage-2 edit leaves stage 1 alone)."""
     model, train = hashed_model_and_train(cfg)
-    model.update(presets_revision())
     shared = {k: v for k, v in train.items() if k not in ("stage1", "stage2", *TRAIN_EXECUTION_KEYS)}
     if shared.get("loss_reduction") == "mean":  # the implicit default: runs trained before the switch stay valid
         del shared["loss_reduction"]

@@ -133,3 +133,5 @@ def test_a_new_presets_revision_changes_the_training_hash(paper: dict, monkeypat
     monkeypatch.setattr(sizes, "PRESETS_REVISION", 2)
     after = jobkeys.train_hash(paper, "ds_codec_vq", 1), resume_fingerprint(paper, "ds_codec_vq", 1, None)
     assert before[0] != after[0] and before[1] != after[1]
+    # the BigCodec import rule hashes the same model section (workflow/rules/bigcodec.smk)
+    assert jobkeys.hashed_model_and_train(paper)[0]["presets_revision"] == 2

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from dscodec.config import config_hash
-from dscodec.jobkeys import hashed_model_and_train, presets_revision
+from dscodec.jobkeys import hashed_model_and_train
 from dscodec.machine import machine_description
 from dscodec.progress import Progress
 from dscodec.errors import ConfigError, TrainingError
@@ -563,7 +563,6 @@ def resume_fingerprint(config: Mapping[str, Any], system: str, stage: int, init_
     trajectory, and (stage 2) the stage-1 checkpoint it started from (size + mtime)."""
     # moved settings at their old place: a last.pt written before they moved still resumes
     model, train = hashed_model_and_train(config)
-    model.update(presets_revision())
     train = {k: v for k, v in train.items() if k not in ("num_workers", "threads", "stage1", "stage2")}
     if train.get("loss_reduction") == "mean":  # the implicit default: checkpoints from before the switch resume
         del train["loss_reduction"]
