@@ -96,8 +96,10 @@ def _scored_text(rows: list[Row]) -> str:
     return f"; {span} of {attempted} utterances scored per cell (n/N where fewer)"
 
 
-def _training_line(cfg: Mapping[str, Any], systems: list[str] | None = None) -> str:
-    """Model size and schedule of the DS-Codec rows, and the machine(s) that trained them."""
+def _training_line(cfg: Mapping[str, Any], results: list[EvalResult] | None = None) -> str:
+    """Model size and schedule of the DS-Codec rows, and the machine(s) that trained those of
+    `results` (every configured system when None)."""
+    systems = None if results is None else [r.entity.name for r in results if r.entity.kind == "system"]
     t = cfg["train"]
     s1, s2 = t["stage1"], t["stage2"]
     return (f"DS-Codec systems: model size `{cfg['model']['size']}`; stage 1 {s1['steps']} steps x batch "
@@ -160,7 +162,7 @@ def build_table(cfg: Mapping[str, Any], spec: plan.TableSpec, out_dir: Path) -> 
     models = metric_models(results, {k: v for k, v in LEARNED.items()})
     footer = [
         _corpus_line(cfg, spec.testset, results) + _scored_text(rows),
-        _training_line(cfg, [r.entity.name for r in results if r.entity.kind == "system"]),
+        _training_line(cfg, results),
         "Cells: mean ± 95% CI (t-interval over utterances); WER/CER: word/character error rate of an ASR transcript "
         "against the test set's text (lower is better; the ground-truth row is the recogniser's own floor); '(n/N)': only n of the N utterances attempted could be "
         "scored (the failures are listed in each evaluation's summary.json). kbps: measured from the encoded "
@@ -292,8 +294,7 @@ def build_listen(cfg: Mapping[str, Any], out_dir: Path) -> list[Path]:
         kbps = result.info.get("bitrate_kbps")
         entries.append(Entry(_label(cfg, result, True), audio, f"{kbps:.2f} kbps" if kbps else "",
                              _utterance_scores(result, ids)))
-    footer = [_corpus_line(cfg, spec.testset, results),
-              _training_line(cfg, [r.entity.name for r in results if r.entity.kind == "system"]),
+    footer = [_corpus_line(cfg, spec.testset, results), _training_line(cfg, results),
               *(f"{_label(cfg, r, True)}: {r.metric_note('pesq_wb')}" for r in results if not r.ran)]
     index = build_page(out_dir / "listen", "DS-Codec reproduction: listening examples", [(i, texts.get(i, "")) for i in ids],
                        entries, footer)
