@@ -10,9 +10,11 @@ record them, "-").
 
 Variants:
     before   the code at --before (a git ref, checked out in a temporary worktree)
-    cold     this checkout, reference-feature cache emptied first
-    warm     this checkout, cache filled by the previous job (what every job after the first
-             one on a test set sees)
+    cold     this checkout, reference-feature and token caches emptied first
+    warm     this checkout, reference features cached by the previous job (what every job after
+             the first one on a test set sees), token cache emptied (a stage-1 job encodes itself)
+    shared   as warm, with the tokens of the job's encoder cached too: what a stage-2 job sees
+             once its stage-1 job has run (the same encoder, dscodec/evaluate/token_cache.py)
 
     python benchmarks/bench_eval.py --results /tmp/copy/results --before 738b32b \\
         --job system:ds_codec_vq:2 --job baseline:opus_6kbps --utterances 6 24
@@ -139,24 +141,28 @@ def row(variant: str, job: str, utterances: int, result: dict[str, Any]) -> dict
     n = max(int(s.get("n_utterances") or 0), 1)
     per_metric = {name: sec / n for name, sec in (s.get("metric_seconds") or {}).items()}
     ref = (s.get("reference_features") or {}).get("metrics") or {}
+    tokens = (s.get("tokens") or {}).get("batches")
     return {"variant": variant, "job": job, "n": s.get("n_utterances"), "requested": utterances,
             "wall_s": result["wall_s"], "cpu_s": result["cpu_s"], "job_elapsed_s": s.get("elapsed_s"),
             "reconstruct_s": s.get("reconstruct_s"), "per_metric_s_per_utt": per_metric,
-            "reference": {k: {"cached": v["cached"], "computed": v["computed"]} for k, v in ref.items()}}
+            "reference": {k: {"cached": v["cached"], "computed": v["computed"]} for k, v in ref.items()},
+            "token_batches": tokens}
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     metrics = [m for m in METRICS if any(m in r["per_metric_s_per_utt"] for r in rows)]
     head = ["job", "variant", "utts", "wall s", "CPU s", "wall s/utt", "reconstruct s/utt",
-            *[f"{m} s/utt" for m in metrics], "reference features (cached/computed)"]
+            *[f"{m} s/utt" for m in metrics], "reference features (cached/computed)", "token batches (cached/encoded)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         n = max(int(r["n"] or 0), 1)
         recon = f"{r['reconstruct_s'] / n:.2f}" if r["reconstruct_s"] is not None else "-"
         per = [f"{r['per_metric_s_per_utt'][m]:.2f}" if m in r["per_metric_s_per_utt"] else "-" for m in metrics]
         refs = ", ".join(f"{k} {v['cached']}/{v['computed']}" for k, v in r["reference"].items()) or "-"
+        batches = r.get("token_batches")
+        tokens = f"{batches['cached']}/{batches['encoded']}" if batches else "-"
         lines.append("| " + " | ".join([r["job"], r["variant"], str(r["n"]), f"{r['wall_s']:.0f}", f"{r['cpu_s']:.0f}",
-                                        f"{r['wall_s'] / n:.2f}", recon, *per, refs]) + " |")
+                                        f"{r['wall_s'] / n:.2f}", recon, *per, refs, tokens]) + " |")
     return "\n".join(lines)
 
 
@@ -168,7 +174,8 @@ def main() -> None:
     parser.add_argument("--job", action="append", default=None, help="system:NAME:STAGE | baseline:NAME | ground-truth")
     parser.add_argument("--utterances", type=int, nargs="+", default=[6, 24])
     parser.add_argument("--before", default=None, help="git ref of the former code (variant 'before' at the first count)")
-    parser.add_argument("--variants", nargs="+", default=["before", "cold", "warm"], choices=["before", "cold", "warm"])
+    parser.add_argument("--variants", nargs="+", default=["before", "cold", "warm"],
+                        choices=["before", "cold", "warm", "shared"])
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument("--write", type=Path, default=None, help="update this RESULTS.md section")
     args = parser.parse_args()
@@ -187,6 +194,7 @@ def main() -> None:
                            check=True, capture_output=True)
         try:
             cache = results / "eval" / "_reference" / args.testset
+            tokens = results / "eval" / "_tokens" / args.testset
             for count in args.utterances:
                 for job in jobs:
                     cli, label = job_args(job)
@@ -195,6 +203,8 @@ def main() -> None:
                             continue   # the former code once, at the first count (today's default)
                         if variant == "cold":
                             shutil.rmtree(cache, ignore_errors=True)
+                        if variant in ("cold", "warm"):
+                            shutil.rmtree(tokens, ignore_errors=True)
                         code = before_code if variant == "before" else REPO
                         config = write_config(results, count, tmp_path, code)
                         out = tmp_path / "out" / f"{variant}-{label}-{count}"

@@ -20,6 +20,7 @@ from typing import Any, Mapping
 
 GROUND_TRUTH = "ground-truth"  # the entity folder of the references under R/eval/
 REFERENCE_FEATURES = "_reference"  # R/eval/_reference/<testset>: reference features shared by the jobs
+ENCODER_TOKENS = "_tokens"  # R/eval/_tokens/<testset>: tokens shared by checkpoints with one encoder
 
 
 @dataclass(frozen=True)

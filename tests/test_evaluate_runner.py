@@ -518,9 +518,9 @@ def _job(cfg, manifest, out, recon, metrics):
 
 
 def _comparable(summary):
-    """The summary without what measures this attempt's speed."""
+    """The summary without what measures this attempt's speed and work."""
     timing = ("utterances_per_s", "elapsed_s", "reconstruct_s", "metric_load_s", "metric_seconds",
-              "reference_features", "resumed_utterances", "reconstructor_load_s", "audio_dir")
+              "reference_features", "tokens", "resumed_utterances", "reconstructor_load_s", "audio_dir")
     return {k: v for k, v in summary.items() if k not in timing}
 
 

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
         if args.stage is None:
             raise ConfigError("--system needs --stage 1 or 2")
-        reconstructor = DSCodecReconstructor.from_config(config, args.system, args.stage)
+        reconstructor = DSCodecReconstructor.from_config(config, args.system, args.stage, args.testset)
         name, stage, kind = args.system, args.stage, "dscodec"
     elif args.baseline is not None:
         from dscodec.evaluate.baselines import build_baseline

@@ -103,6 +103,35 @@ def _checksum(arrays: Mapping[str, np.ndarray]) -> str:
     return sha256_chunks(parts())
 
 
+def load_entry(path: Path, key: str, digest: str, what: str) -> Any | None:
+    """A stored entry (arrays, or a mapping of them) when its key, input digest and checksum match;
+    None when absent or not trustworthy (corrupt, truncated, written by other code): recompute."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["__meta__"]))
+            arrays = {name: data[name] for name in data.files if not name.startswith("__")}
+        if meta.get("key") != key or meta.get("audio_sha256") != digest or meta.get("checksum") != _checksum(arrays):
+            raise ValueError("key or checksum mismatch")
+        return _unpack(arrays, bool(meta["mapping"]))
+    except Exception as err:  # noqa: BLE001 - corrupt/foreign file: recompute, never trust it
+        log.warning("%s: ignoring %s (%s: %s); recomputing", what, path, type(err).__name__, err)
+        return None
+
+
+def store_entry(path: Path, key: str, digest: str, features: Any, what: str) -> None:
+    """Write atomically (a unique temporary file renamed over the target); a failed write only
+    costs the reuse, so it is logged, not raised."""
+    arrays = _pack(features)
+    meta = {"key": key, "audio_sha256": digest, "checksum": _checksum(arrays),
+            "mapping": isinstance(features, Mapping)}
+    try:
+        atomic_write(path, lambda fh: np.savez(fh, __meta__=np.asarray(json.dumps(meta)), **arrays))
+    except OSError as err:
+        log.warning("%s: cannot write %s (%s)", what, path, err)
+
+
 @dataclass(frozen=True)
 class ReferenceCache:
     """Reference features of one test set on disk (picklable: it travels to scoring workers)."""
@@ -114,28 +143,11 @@ class ReferenceCache:
 
     def load(self, path: Path, key: str, digest: str) -> Any | None:
         """The stored features, or None when absent or not trustworthy (then recomputed)."""
-        if not path.is_file():
-            return None
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["__meta__"]))
-                arrays = {name: data[name] for name in data.files if not name.startswith("__")}
-            if meta.get("key") != key or meta.get("audio_sha256") != digest or meta.get("checksum") != _checksum(arrays):
-                raise ValueError("key or checksum mismatch")
-            return _unpack(arrays, bool(meta["mapping"]))
-        except Exception as err:  # noqa: BLE001 - corrupt/foreign file: recompute, never trust it
-            log.warning("reference cache: ignoring %s (%s: %s); recomputing", path, type(err).__name__, err)
-            return None
+        return load_entry(path, key, digest, "reference cache")
 
     def store(self, path: Path, key: str, digest: str, features: Any) -> None:
         """Write atomically (unique temporary file, then rename); a failed write only costs the reuse."""
-        arrays = _pack(features)
-        meta = {"key": key, "audio_sha256": digest, "checksum": _checksum(arrays),
-                "mapping": isinstance(features, Mapping)}
-        try:
-            atomic_write(path, lambda fh: np.savez(fh, __meta__=np.asarray(json.dumps(meta)), **arrays))
-        except OSError as err:
-            log.warning("reference cache: cannot write %s (%s)", path, err)
+        store_entry(path, key, digest, features, "reference cache")
 
     def features(self, metric: Metric, utterance: str, ref: np.ndarray, key: str | None = None, *,
                  whole: np.ndarray | None = None) -> tuple[Any, bool]:

@@ -488,6 +488,9 @@ def _run_job(cfg: Mapping[str, Any], reconstructor: Reconstructor, rows: pd.Data
         "reference_features": {
             "cache": str(cache.root) if cache is not None else None,
             "metrics": tally.reference},
+        # DS-Codec: this attempt's encode calls answered by the token cache / run (a stage-2 job reuses
+        # its stage 1's tokens, token_cache.py)
+        "tokens": reconstructor.token_cache_stats() if hasattr(reconstructor, "token_cache_stats") else None,
         "workers": scorer.workers,
         "scoring": scorer.mode,
         "audio_dir": str(audio_dir) if save else None,

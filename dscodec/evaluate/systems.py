@@ -4,6 +4,11 @@ Every utterance goes through the real .dsc bitstream (dscodec.bitstream): encode
 parse -> decode. So the scored audio is exactly what a receiver of the file would hear, and
 the bitrate in the tables is *measured* from the bytes written, not computed from the
 codebook size (paper Table 1 quotes 1.04 kbps for VQ and 1.28 kbps for PQ).
+
+A stage-2 checkpoint keeps its stage 1's encoder and quantizer, so its tokens are those of the
+stage-1 job on the same test set: they are read from R/eval/_tokens/<testset> when that job ran
+first (token_cache.py; exact, keyed by the encoder's weights and the encoded samples), and every
+token still goes through the bitstream.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import torch
 from dscodec import bitstream, layout
 from dscodec.errors import ConfigError
 from dscodec.evaluate.baselines.base import SAMPLE_RATE, CodecInfo, Reconstructor
+from dscodec.evaluate.token_cache import TokenCache, encoder_key
 from dscodec.fileio import read_checkpoint
 
 
@@ -44,11 +50,17 @@ def resolve_device(device: str) -> str:
 class DSCodecReconstructor(Reconstructor):
     """A trained DS-Codec (system, stage) behind the common reconstructor interface."""
 
-    def __init__(self, checkpoint: str | Path, label: str, device: str = "cpu", name: str = "") -> None:
+    def __init__(self, checkpoint: str | Path, label: str, device: str = "cpu", name: str = "",
+                 token_cache: str | Path | None = None) -> None:
+        """`token_cache`: a folder (R/eval/_tokens/<testset>) where tokens are shared with the other
+        checkpoints of the same encoder (token_cache.py; exact); None = always encode."""
         self.checkpoint = Path(checkpoint)
         self.label = label
         self.device = resolve_device(device)
         self.name = name or label
+        self.token_cache_root = Path(token_cache) if token_cache is not None else None
+        self.token_cache: TokenCache | None = None
+        self.token_batches = {"cached": 0, "encoded": 0}   # encode calls answered by the cache / run
         self.codec: Any = None
         self.metadata: dict[str, Any] = {}
         self.total_payload_bits = 0   # token payload incl. byte padding, summed over utterances
@@ -56,15 +68,20 @@ class DSCodecReconstructor(Reconstructor):
         self.total_seconds = 0.0      # audio duration the bitstreams describe
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any], system: str, stage: int) -> "DSCodecReconstructor":
+    def from_config(cls, cfg: Mapping[str, Any], system: str, stage: int,
+                    testset: str | None = None) -> "DSCodecReconstructor":
+        """With `testset`, tokens are shared through R/eval/_tokens/<testset> (stage 2 reuses stage 1's)."""
+        tokens = layout.eval_dir(cfg, layout.ENCODER_TOKENS, testset) if testset is not None else None
         return cls(checkpoint_path(cfg, system, stage), system_label(cfg, system, stage),
-                   device=str(cfg["device"]), name=f"{system}-stage{stage}")
+                   device=str(cfg["device"]), name=f"{system}-stage{stage}", token_cache=tokens)
 
     # -- loading --------------------------------------------------------------------------
     def load(self) -> None:
         from dscodec.codec_api import DSCodec
 
         self.codec = DSCodec.from_checkpoint(self.checkpoint, device=self.device)
+        if self.token_cache_root is not None:
+            self.token_cache = TokenCache(self.token_cache_root, encoder_key(self.codec))
         # Provenance only (step, system, stage): mmap keeps this cheap for large training checkpoints.
         raw = read_checkpoint(self.checkpoint, "cpu", mmap=True)
         config = raw.get("config") or {}
@@ -134,6 +151,27 @@ class DSCodecReconstructor(Reconstructor):
         self.total_seconds += parsed.duration_s
         return parsed.tokens
 
+    def _encode(self, batch: np.ndarray) -> torch.Tensor:
+        """Tokens of one batch [B, 1, T]: from the token cache when a checkpoint with the same
+        encoder stored them for exactly this input, else encoded (and stored)."""
+        codec = self._require()
+        if self.token_cache is not None:
+            stored = self.token_cache.load(batch)
+            if stored is not None:
+                self.token_batches["cached"] += 1
+                return torch.from_numpy(stored).to(codec.device)
+        tokens = codec.encode(torch.from_numpy(batch), SAMPLE_RATE)
+        self.token_batches["encoded"] += 1
+        if self.token_cache is not None:
+            self.token_cache.store(batch, tokens.cpu().numpy())
+        return tokens
+
+    def token_cache_stats(self) -> dict[str, Any]:
+        """For the job summary: where tokens are shared, and how many encode calls the cache answered."""
+        return {"cache": str(self.token_cache_root) if self.token_cache_root is not None else None,
+                "encoder_key": self.token_cache.key if self.token_cache is not None else None,
+                "batches": dict(self.token_batches)}
+
     def reconstruct(self, wav: np.ndarray) -> np.ndarray:
         return self.reconstruct_many([wav])[0]
 
@@ -151,7 +189,7 @@ class DSCodecReconstructor(Reconstructor):
             groups.setdefault(len(wav), []).append(i)
         for length, members in sorted(groups.items()):
             batch = np.stack([np.asarray(wavs[i], dtype=np.float32) for i in members])[:, None, :]
-            tokens = codec.encode(torch.from_numpy(batch), SAMPLE_RATE)
+            tokens = self._encode(batch)
             received = torch.stack([self._through_bitstream(tokens[row], length) for row in range(len(members))])
             audio = codec.decode(received.to(codec.device), length=length).cpu().numpy()[:, 0]
             for row, i in enumerate(members):
