@@ -183,3 +183,15 @@ def test_a_store_set_for_one_config_does_not_leak_into_the_next(tmp_path, monkey
     assert use_tracking_uri(b).endswith("/b/mlflow/mlflow.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'user.db'}")
     assert use_tracking_uri(a).endswith("/user.db") and use_tracking_uri(b).endswith("/user.db")
+
+
+def test_loading_a_config_imports_no_torch():
+    """Every CLI command and every Snakemake parse validates the config; the model presets it reads
+    must not pull in torch (~1.5 s), which a job that builds no model would otherwise pay."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from dscodec.config import load_config; from dscodec.models import get_size; "
+            "load_config(); get_size('paper'); assert 'torch' not in sys.modules, 'torch was imported'; "
+            "from dscodec.models import CodecModel; assert 'torch' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
