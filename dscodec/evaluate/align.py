@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
-from scipy import signal
 
 from dscodec.errors import DSCodecError
 
@@ -106,6 +105,8 @@ def search_window(nominal_delay: int | None, max_shift: int = 1600,
 # ------------------------------------------------------------------------------- envelope lag
 def _band_envelopes(x: np.ndarray, sample_rate: int) -> np.ndarray:
     """[bands, frames] log energies (dB, floored) of 32 ms windows every ENVELOPE_HOP samples."""
+    from scipy import signal  # here, not at import: ~0.6 s that a job which aligns nothing would pay
+
     win = int(round(ENVELOPE_WINDOW_S * sample_rate))
     starts = np.arange(0, x.size - win + 1, ENVELOPE_HOP)
     bands = []
@@ -160,6 +161,8 @@ def _envelope_lag(ref: np.ndarray, deg: np.ndarray, lo: int, hi: int, sample_rat
 # ------------------------------------------------------------------------------- waveform lag
 def _waveform_correlations(ref: np.ndarray, deg: np.ndarray, lags: np.ndarray) -> np.ndarray:
     """Normalised cross-correlation (over each lag's overlap) of deg with ref at the given lags."""
+    from scipy import signal
+
     corr = signal.correlate(deg, ref, mode="full", method="fft")
     cr = np.concatenate([[0.0], np.cumsum(ref * ref)])
     cd = np.concatenate([[0.0], np.cumsum(deg * deg)])
