@@ -452,6 +452,32 @@ def test_speaker_auto_offline_falls_back_to_resemblyzer_with_reasons(monkeypatch
         SpeakerSimilarity({"speaker_model": "ecapa"}).load()
 
 
+def test_ecapa_with_nothing_to_load_needs_no_speechbrain_and_finds_a_cached_snapshot(monkeypatch, tmp_path):
+    """Offline with no local model, ECAPA is unavailable before speechbrain is imported (a cost every
+    evaluation job paid); the Hugging Face cache is still searched, through huggingface_hub itself."""
+    import huggingface_hub.constants
+
+    import dscodec.evaluate.metrics.speaker as speaker
+
+    hub = tmp_path / "hub"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
+    monkeypatch.setattr(speaker, "_ecapa_cache", lambda: tmp_path / "empty-cache")
+    monkeypatch.setattr(speaker, "unreachable", lambda host, **kw: f"{host}:443 unreachable (test: offline)")
+    monkeypatch.setattr(speaker, "_speechbrain", lambda: pytest.fail("speechbrain imported with nothing to load"))
+    _block_network(monkeypatch)
+    assert speaker._hf_cached_snapshot(speaker.ECAPA_REPO) is None
+    with pytest.raises(MetricUnavailable, match="not cached .* unreachable"):
+        speaker.load_ecapa(None)
+    # a snapshot in the cache's own layout (refs/main -> snapshots/<commit>) is found
+    repo = hub / ("models--" + speaker.ECAPA_REPO.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0123456789abcdef0123456789abcdef01234567")
+    snapshot = repo / "snapshots" / "0123456789abcdef0123456789abcdef01234567"
+    snapshot.mkdir(parents=True)
+    (snapshot / "hyperparams.yaml").write_text("{}\n")
+    assert speaker._hf_cached_snapshot(speaker.ECAPA_REPO) == snapshot
+
+
 TINY_ECAPA_YAML = """\
 pretrained_path: speechbrain/spkrec-ecapa-voxceleb
 n_mels: 24
