@@ -161,3 +161,14 @@ def test_jobs_record_what_the_token_cache_answered(cfg, checkpoints, tmp_path):
     runner.evaluate(cfg, alone, "librispeech_test", out, system="ds_codec_vq", stage=2, kind="dscodec",
                     manifest=manifest, metrics=[MeanAbs()], log_mlflow=False)
     assert pd.read_parquet(out / "scores.parquet").equals(scores)
+
+
+def test_the_key_reads_scalar_and_empty_tensors(cfg, checkpoints):
+    """Buffers of any shape (a 0-dim counter, an empty tensor) enter the key instead of failing it."""
+    s1 = loaded(cfg, "ds_codec_vq", 1)
+    before = encoder_key(s1.codec)
+    s1.codec.model.quantizer.register_buffer("scalar_test_buffer", torch.tensor(3.0))
+    with_scalar = encoder_key(s1.codec)
+    s1.codec.model.quantizer.scalar_test_buffer.fill_(4.0)
+    s1.codec.model.encoder.register_buffer("empty_test_buffer", torch.zeros(0))
+    assert len({before, with_scalar, encoder_key(s1.codec)}) == 3

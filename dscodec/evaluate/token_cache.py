@@ -56,7 +56,7 @@ def encoder_key(codec: Any) -> str:
         for name, tensor in module.state_dict(keep_vars=False).items():
             array = tensor.detach().cpu().contiguous()
             digest.update(f"{prefix}.{name}\0{array.dtype}\0{tuple(array.shape)}\0".encode())
-            digest.update(array.view(torch.uint8).numpy().tobytes() if array.numel() else b"")
+            digest.update(array.reshape(-1).view(torch.uint8).numpy().tobytes())  # 1-D: a 0-dim view would fail
     return digest.hexdigest()[:32]
 
 
