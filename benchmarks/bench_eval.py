@@ -20,6 +20,20 @@ Variants:
         --job system:ds_codec_vq:2 --job baseline:opus_6kbps --utterances 6 24
     python benchmarks/bench_eval.py ... --write benchmarks/RESULTS.md
 
+Job time per test set (`--per-testset`): one test set of the run's config has a job per stage-1
+training, per system's stage 2, per baseline and the references. From the measured jobs (one
+DS-Codec system at stages 1 and 2, each classical baseline, the ground truth and one neural
+baseline that writes *not run*) the benchmark sums what a run pays: the former code every job
+as measured; today's code the first stage-1 job cold, the other stage-1 jobs warm (reference
+features cached), the stage-2 jobs `shared` (their stage 1's tokens cached, else `warm`), the
+classical baselines warm (their cut references derived from the cached whole ones), the ground
+truth as measured. It prints each variant's total and today's over the former's:
+
+    python benchmarks/bench_eval.py --results NEW/results --before-results OLD/results --before 54e5614 \\
+        --variants before cold warm shared --before-utterances 6 --utterances 24 --per-testset \\
+        --job system:ds_codec_vq:1 --job system:ds_codec_vq:2 --job baseline:opus_6kbps \\
+        --job baseline:codec2_1200 --job baseline:codec2_3200 --job ground-truth --job baseline:encodec_6kbps
+
 Former code often cannot load today's checkpoints (the model's fields grew). Then measure each code
 on a run it trained itself: `--variants before` on a run made by the former checkout (its config is
 pruned to the former schema when today's keys were added since), `--variants cold warm` on a run of
@@ -166,6 +180,77 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+CLASSICAL_KINDS = ("opus", "codec2")
+
+
+def testset_jobs(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation jobs of one test set in a run of `cfg`: stage-1 and stage-2 DS-Codec jobs,
+    classical baselines by name, neural baselines, and the references."""
+    systems = cfg["systems"]
+    baselines = (cfg.get("evaluation") or {}).get("baselines") or {}
+    return {"stage1": sum(1 for spec in systems.values() if not spec.get("stage1_from")),
+            "stage2": len(systems),
+            "classical": sorted(name for name, spec in baselines.items() if spec.get("kind") in CLASSICAL_KINDS),
+            "neural": sum(1 for spec in baselines.values() if spec.get("kind") not in CLASSICAL_KINDS),
+            "ground_truth": 1}
+
+
+def per_testset(rows: list[dict[str, Any]], jobs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Job seconds (wall) per test set for each code, from one measured job of each kind.
+
+    `before`: every job as the former code ran it (no caches). `today`: the first stage-1 job
+    `cold`, the others `warm`; stage-2 jobs `shared` (else `warm`); classical baselines `warm`;
+    the ground truth and the not-run neural baselines `cold`. Returns {code: {part: seconds,
+    "total": seconds}}; a kind of job that was not measured raises (no silent zero)."""
+    measured = {(r["job"], r["variant"]): float(r["wall_s"]) for r in rows}
+
+    def one(prefix: str, variants: tuple[str, ...]) -> float:
+        for variant in variants:
+            hits = [wall for (job, v), wall in measured.items() if v == variant and job.startswith(prefix)]
+            if hits:
+                return hits[0]
+        raise SystemExit(f"--per-testset: no {'/'.join(variants)} measurement of a {prefix!r} job")
+
+    def stage(n: int) -> str:
+        names = {job.rsplit("-stage", 1)[0] for job, _ in measured if job.endswith(f"-stage{n}")}
+        if not names:
+            raise SystemExit(f"--per-testset: measure a DS-Codec system at stage {n} (--job system:NAME:{n})")
+        return f"{sorted(names)[0]}-stage{n}"
+
+    neural = next((job for job, _ in measured if job.startswith("baseline-")
+                   and job.removeprefix("baseline-") not in jobs["classical"]), None)
+    if neural is None and jobs["neural"]:
+        raise SystemExit("--per-testset: measure one neural baseline (it writes not run without weights)")
+    out: dict[str, dict[str, Any]] = {}
+    codes = {"before": {"s1": ("before",), "s1_rest": ("before",), "s2": ("before",), "other": ("before",)},
+             "today": {"s1": ("cold",), "s1_rest": ("warm",), "s2": ("shared", "warm"), "other": ("warm",)}}
+    for code, use in codes.items():
+        if not any(v in {v for _, v in measured} for v in use["s1"]):
+            continue
+        parts = {
+            "ds_codec": one(stage(1), use["s1"]) + (jobs["stage1"] - 1) * one(stage(1), use["s1_rest"])
+                        + jobs["stage2"] * one(stage(2), use["s2"]),
+            "classical": sum(one(f"baseline-{name}", use["other"]) for name in jobs["classical"]),
+            "ground_truth": one("ground-truth", use["s1"]),
+            "not_run": jobs["neural"] * one(neural, use["s1"]) if jobs["neural"] else 0.0,
+        }
+        out[code] = {**parts, "total": sum(parts.values())}
+    return out
+
+
+def per_testset_table(totals: dict[str, dict[str, Any]], jobs: dict[str, Any]) -> str:
+    head = (f"| code | DS-Codec ({jobs['stage1']} stage-1 + {jobs['stage2']} stage-2 jobs) | "
+            f"{' + '.join(jobs['classical']) or 'classical'} | ground truth | not run (x {jobs['neural']}) | "
+            "total | x before |")
+    lines = [head, "|---|---|---|---|---|---|---|"]
+    base = totals.get("before", {}).get("total")
+    for code, t in totals.items():
+        ratio = f"{t['total'] / base:.2f}x" if base else "-"
+        lines.append(f"| {code} | {t['ds_codec']:.0f} | {t['classical']:.0f} | {t['ground_truth']:.0f} | "
+                     f"{t['not_run']:.0f} | **{t['total']:.0f} s** | {ratio} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, required=True,
@@ -174,6 +259,12 @@ def main() -> None:
     parser.add_argument("--job", action="append", default=None, help="system:NAME:STAGE | baseline:NAME | ground-truth")
     parser.add_argument("--utterances", type=int, nargs="+", default=[6, 24])
     parser.add_argument("--before", default=None, help="git ref of the former code (variant 'before' at the first count)")
+    parser.add_argument("--before-utterances", type=int, default=None,
+                        help="utterances for the 'before' variant (default: the first --utterances count)")
+    parser.add_argument("--before-results", type=Path, default=None,
+                        help="a COPY of a run the former code trained, for the 'before' variant (default: --results)")
+    parser.add_argument("--per-testset", action="store_true",
+                        help="also print the job time per test set of the run's config, and today's over before")
     parser.add_argument("--variants", nargs="+", default=["before", "cold", "warm"],
                         choices=["before", "cold", "warm", "shared"])
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
@@ -181,7 +272,8 @@ def main() -> None:
     args = parser.parse_args()
     jobs = args.job or ["system:ds_codec_vq:2", "baseline:opus_6kbps"]
     results = args.results.resolve()
-    if results == (REPO / "results").resolve():
+    before_results = (args.before_results or args.results).resolve()
+    if (REPO / "results").resolve() in (results, before_results):
         raise SystemExit("--results must be a copy: the benchmark writes eval/_reference there")
 
     rows: list[dict[str, Any]] = []
@@ -195,18 +287,28 @@ def main() -> None:
         try:
             cache = results / "eval" / "_reference" / args.testset
             tokens = results / "eval" / "_tokens" / args.testset
-            for count in args.utterances:
+            # the former code once, at --before-utterances (else the first count: today's default); the
+            # other variants at every count (with --before-utterances: not at that count unless listed)
+            before_count = args.before_utterances or args.utterances[0]
+            counts = ([before_count] if args.before_utterances else []) + list(args.utterances)
+            for count in counts:
                 for job in jobs:
                     cli, label = job_args(job)
                     for variant in args.variants:
-                        if variant == "before" and (before_code is None or count != args.utterances[0]):
-                            continue   # the former code once, at the first count (today's default)
+                        if variant == "before" and (before_code is None or count != before_count
+                                                    or count in counts[:counts.index(count)]):
+                            continue
+                        if variant != "before" and args.before_utterances and count == before_count \
+                                and count not in args.utterances:
+                            continue
+                        if variant == "shared" and not job.startswith("system:"):
+                            continue   # only a DS-Codec job has tokens to share; it would repeat `warm`
                         if variant == "cold":
                             shutil.rmtree(cache, ignore_errors=True)
                         if variant in ("cold", "warm"):
                             shutil.rmtree(tokens, ignore_errors=True)
                         code = before_code if variant == "before" else REPO
-                        config = write_config(results, count, tmp_path, code)
+                        config = write_config(before_results if variant == "before" else results, count, tmp_path, code)
                         out = tmp_path / "out" / f"{variant}-{label}-{count}"
                         result = run_job(code, config, args.testset, cli, out)
                         rows.append(row(variant, label, count, result))
@@ -216,6 +318,9 @@ def main() -> None:
                 subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(before_code)],
                                capture_output=True)
     text = table(rows)
+    if args.per_testset:
+        jobs = testset_jobs(yaml.safe_load((results / "config.yaml").read_text()))
+        text += "\n\nJob time per test set (wall s):\n\n" + per_testset_table(per_testset(rows, jobs), jobs)
     print(text)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

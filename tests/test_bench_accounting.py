@@ -145,3 +145,33 @@ def test_seed_contrast_needs_one_sign_in_every_run(tmp_path: Path) -> None:
     assert diffs == pytest.approx([0.10, 0.01]) and same
     assert not seed_spread.contrast(same_sign + [run("c", 0.60, 0.62)], *args)[1]   # one seed flips it
     assert not seed_spread.contrast(same_sign + [run("d", 0.70, None)], *args)[1]   # one seed lacks a row
+
+
+def test_bench_eval_sums_one_test_sets_jobs_as_a_run_pays_them() -> None:
+    """--per-testset: the former code pays every job as measured; today's first stage-1 job is cold,
+    the other stage-1 jobs warm, stage-2 jobs on shared tokens, classical baselines warm."""
+    import bench_eval
+
+    cfg = {"systems": {"vq": {}, "pq": {}, "pq_2t": {"stage1_from": "pq"}, "ap": {}},
+           "evaluation": {"baselines": {"opus": {"kind": "opus"}, "c2": {"kind": "codec2"},
+                                        "enc": {"kind": "encodec"}, "dac": {"kind": "dac"}}}}
+    jobs = bench_eval.testset_jobs(cfg)
+    assert jobs == {"stage1": 3, "stage2": 4, "classical": ["c2", "opus"], "neural": 2, "ground_truth": 1}
+    walls = {("vq-stage1", "before"): 40, ("vq-stage2", "before"): 41, ("baseline-opus", "before"): 30,
+             ("baseline-c2", "before"): 31, ("ground-truth", "before"): 9, ("baseline-enc", "before"): 2,
+             ("vq-stage1", "cold"): 70, ("vq-stage1", "warm"): 50, ("vq-stage1", "shared"): 45,
+             ("vq-stage2", "cold"): 60, ("vq-stage2", "warm"): 48, ("vq-stage2", "shared"): 43,
+             ("baseline-opus", "cold"): 50, ("baseline-opus", "warm"): 36, ("baseline-c2", "cold"): 49,
+             ("baseline-c2", "warm"): 35, ("ground-truth", "cold"): 8, ("baseline-enc", "cold"): 3}
+    rows = [{"job": job, "variant": variant, "wall_s": wall} for (job, variant), wall in walls.items()]
+    totals = bench_eval.per_testset(rows, jobs)
+    assert totals["before"] == {"ds_codec": 3 * 40 + 4 * 41, "classical": 61, "ground_truth": 9, "not_run": 4,
+                                "total": 284 + 61 + 9 + 4}
+    assert totals["today"] == {"ds_codec": 70 + 2 * 50 + 4 * 43, "classical": 71, "ground_truth": 8, "not_run": 6,
+                               "total": 342 + 71 + 8 + 6}
+    assert f"{427 / 358:.2f}x" in bench_eval.per_testset_table(totals, jobs)
+    # without a `shared` measurement the stage-2 jobs count as `warm`; a missing kind of job is an error
+    no_shared = [r for r in rows if r["variant"] != "shared"]
+    assert bench_eval.per_testset(no_shared, jobs)["today"]["ds_codec"] == 70 + 2 * 50 + 4 * 48
+    with pytest.raises(SystemExit, match="ground-truth"):
+        bench_eval.per_testset([r for r in rows if r["job"] != "ground-truth"], jobs)
