@@ -25,15 +25,15 @@ side may both compute an entry and neither sees half a file. No job has to run f
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from dscodec.evaluate.reference_cache import load_entry, store_entry
+from dscodec.fileio import sha256_chunks
 
 FORMAT = 1   # bump when what an entry holds, or how the key is made, changes
 WHAT = "token cache"
@@ -45,25 +45,27 @@ def encoder_key(codec: Any) -> str:
 
     model = codec.model
     encoder, quantizer = model.encoder, model.quantizer
-    digest = hashlib.sha256()
-    digest.update(json.dumps({
-        "format": FORMAT, "torch": torch.__version__, "device": str(codec.device),
-        "chunk_frames": int(codec.chunk_frames), "hop": int(encoder.hop_length),
-        "context": [int(encoder.pre_context_frames), int(encoder.post_context_frames)],
-        "encoder": repr(encoder), "quantizer": repr(quantizer),
-    }, sort_keys=True).encode())
-    for prefix, module in (("encoder", encoder), ("quantizer", quantizer)):
-        for name, tensor in module.state_dict(keep_vars=False).items():
-            array = tensor.detach().cpu().contiguous()
-            digest.update(f"{prefix}.{name}\0{array.dtype}\0{tuple(array.shape)}\0".encode())
-            digest.update(array.reshape(-1).view(torch.uint8).numpy().tobytes())  # 1-D: a 0-dim view would fail
-    return digest.hexdigest()[:32]
+
+    def parts() -> Iterator[bytes]:
+        yield json.dumps({
+            "format": FORMAT, "torch": torch.__version__, "device": str(codec.device),
+            "chunk_frames": int(codec.chunk_frames), "hop": int(encoder.hop_length),
+            "context": [int(encoder.pre_context_frames), int(encoder.post_context_frames)],
+            "encoder": repr(encoder), "quantizer": repr(quantizer),
+        }, sort_keys=True).encode()
+        for prefix, module in (("encoder", encoder), ("quantizer", quantizer)):
+            for name, tensor in module.state_dict(keep_vars=False).items():
+                array = tensor.detach().cpu().contiguous()
+                yield f"{prefix}.{name}\0{array.dtype}\0{tuple(array.shape)}\0".encode()
+                yield array.reshape(-1).view(torch.uint8).numpy().tobytes()  # 1-D: a 0-dim view would fail
+
+    return sha256_chunks(parts())[:32]
 
 
 def batch_digest(batch: np.ndarray) -> str:
     """SHA-256 of one encode call's input: its shape and float32 samples."""
     data = np.ascontiguousarray(batch, dtype=np.float32)
-    return hashlib.sha256(repr(data.shape).encode() + b"\0" + data.tobytes()).hexdigest()
+    return sha256_chunks((repr(data.shape).encode(), b"\0", data.tobytes()))
 
 
 @dataclass(frozen=True)
