@@ -180,6 +180,25 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def planned_runs(jobs: list[str], variants: list[str], utterances: list[int], before_utterances: int | None,
+                 has_before: bool) -> list[tuple[int, str, str]]:
+    """(count, job, variant) in the order they run: count by count, job by job. The former code once,
+    at `before_utterances` (else the first count, today's default); today's variants at every count
+    of `utterances`; `shared` only for DS-Codec jobs (nothing else has tokens: it would repeat `warm`)."""
+    before_count = before_utterances or utterances[0]
+    counts = list(dict.fromkeys(([before_count] if before_utterances else []) + list(utterances)))
+
+    def wanted(count: int, job: str, variant: str) -> bool:
+        if variant == "before":
+            return has_before and count == before_count
+        if variant == "shared" and not job.startswith("system:"):
+            return False
+        return count in utterances
+
+    return [(count, job, variant) for count in counts for job in jobs for variant in variants
+            if wanted(count, job, variant)]
+
+
 CLASSICAL_KINDS = ("opus", "codec2")
 
 
@@ -287,32 +306,19 @@ def main() -> None:
         try:
             cache = results / "eval" / "_reference" / args.testset
             tokens = results / "eval" / "_tokens" / args.testset
-            # the former code once, at --before-utterances (else the first count: today's default); the
-            # other variants at every count (with --before-utterances: not at that count unless listed)
-            before_count = args.before_utterances or args.utterances[0]
-            counts = ([before_count] if args.before_utterances else []) + list(args.utterances)
-            for count in counts:
-                for job in jobs:
-                    cli, label = job_args(job)
-                    for variant in args.variants:
-                        if variant == "before" and (before_code is None or count != before_count
-                                                    or count in counts[:counts.index(count)]):
-                            continue
-                        if variant != "before" and args.before_utterances and count == before_count \
-                                and count not in args.utterances:
-                            continue
-                        if variant == "shared" and not job.startswith("system:"):
-                            continue   # only a DS-Codec job has tokens to share; it would repeat `warm`
-                        if variant == "cold":
-                            shutil.rmtree(cache, ignore_errors=True)
-                        if variant in ("cold", "warm"):
-                            shutil.rmtree(tokens, ignore_errors=True)
-                        code = before_code if variant == "before" else REPO
-                        config = write_config(before_results if variant == "before" else results, count, tmp_path, code)
-                        out = tmp_path / "out" / f"{variant}-{label}-{count}"
-                        result = run_job(code, config, args.testset, cli, out)
-                        rows.append(row(variant, label, count, result))
-                        print(f"{label} {variant} {count}: {rows[-1]['wall_s']:.0f} s wall", file=sys.stderr, flush=True)
+            for count, job, variant in planned_runs(jobs, args.variants, args.utterances, args.before_utterances,
+                                                    before_code is not None):
+                cli, label = job_args(job)
+                if variant == "cold":
+                    shutil.rmtree(cache, ignore_errors=True)
+                if variant in ("cold", "warm"):
+                    shutil.rmtree(tokens, ignore_errors=True)
+                code = before_code if variant == "before" else REPO
+                config = write_config(before_results if variant == "before" else results, count, tmp_path, code)
+                out = tmp_path / "out" / f"{variant}-{label}-{count}"
+                result = run_job(code, config, args.testset, cli, out)
+                rows.append(row(variant, label, count, result))
+                print(f"{label} {variant} {count}: {rows[-1]['wall_s']:.0f} s wall", file=sys.stderr, flush=True)
         finally:
             if before_code is not None:
                 subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(before_code)],

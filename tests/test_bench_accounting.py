@@ -175,3 +175,21 @@ def test_bench_eval_sums_one_test_sets_jobs_as_a_run_pays_them() -> None:
     assert bench_eval.per_testset(no_shared, jobs)["today"]["ds_codec"] == 70 + 2 * 50 + 4 * 48
     with pytest.raises(SystemExit, match="ground-truth"):
         bench_eval.per_testset([r for r in rows if r["job"] != "ground-truth"], jobs)
+
+
+def test_bench_eval_runs_the_former_code_once_and_shares_tokens_only_for_ds_codec_jobs() -> None:
+    import bench_eval
+
+    jobs = ["system:vq:2", "baseline:opus"]
+    # today's default style: the former code at the first count, today's variants at every count
+    assert bench_eval.planned_runs(jobs, ["before", "cold", "shared"], [6, 24], None, True) == [
+        (6, "system:vq:2", "before"), (6, "system:vq:2", "cold"), (6, "system:vq:2", "shared"),
+        (6, "baseline:opus", "before"), (6, "baseline:opus", "cold"),
+        (24, "system:vq:2", "cold"), (24, "system:vq:2", "shared"), (24, "baseline:opus", "cold")]
+    # --before-utterances: the former code at its own count only, today's variants not there
+    assert bench_eval.planned_runs(jobs, ["before", "warm"], [24], 6, True) == [
+        (6, "system:vq:2", "before"), (6, "baseline:opus", "before"),
+        (24, "system:vq:2", "warm"), (24, "baseline:opus", "warm")]
+    # no former checkout: no `before` run
+    assert bench_eval.planned_runs(jobs, ["before", "cold"], [24], 6, False) == [
+        (24, "system:vq:2", "cold"), (24, "baseline:opus", "cold")]
