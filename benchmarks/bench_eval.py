@@ -304,8 +304,11 @@ def main() -> None:
             subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(before_code), args.before],
                            check=True, capture_output=True)
         try:
-            cache = results / "eval" / "_reference" / args.testset
-            tokens = results / "eval" / "_tokens" / args.testset
+            from dscodec import layout
+
+            run = {"results_dir": str(results)}   # the caches the jobs share, where the runner keeps them
+            cache = Path(layout.eval_dir(run, layout.REFERENCE_FEATURES, args.testset))
+            tokens = Path(layout.eval_dir(run, layout.ENCODER_TOKENS, args.testset))
             for count, job, variant in planned_runs(jobs, args.variants, args.utterances, args.before_utterances,
                                                     before_code is not None):
                 cli, label = job_args(job)
