@@ -76,7 +76,8 @@ def _hf_cached_snapshot(repo: str) -> Path | None:
     try:
         from huggingface_hub import constants
 
-        if not (Path(constants.HF_HUB_CACHE) / ("models--" + repo.replace("/", "--"))).is_dir():
+        sep = constants.REPO_ID_SEPARATOR  # the hub's own folder naming (file_download.repo_folder_name: +0.2 s)
+        if not (Path(constants.HF_HUB_CACHE) / f"models{sep}{repo.replace('/', sep)}").is_dir():
             return None
         from huggingface_hub import snapshot_download
 
