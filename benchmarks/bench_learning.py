@@ -168,13 +168,16 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.2), constrained_layout=True)
+    panels = [("mel", "mel distance (lower is better)"), ("pesq_wb", "PESQ-WB"), ("stoi", "STOI")]
+    if any("harmonic_contrast_db" in r for r in rows):   # diag_harmonic_source.py's points
+        panels.append(("harmonic_contrast_db", "harmonic contrast, dB"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.2), constrained_layout=True)
     for recipe in dict.fromkeys(r["recipe"] for r in rows):
         pts = [r for r in rows if r["recipe"] == recipe]
         x = [p["cpu_min"] for p in pts]
-        for ax, key in zip(axes, ("mel", "pesq_wb", "stoi")):
-            ax.plot(x, [p[key] for p in pts], marker="o", ms=3, label=recipe)
-    for ax, title in zip(axes, ("mel distance (lower is better)", "PESQ-WB", "STOI")):
+        for ax, (key, _) in zip(axes, panels):
+            ax.plot(x, [p.get(key, float("nan")) for p in pts], marker="o", ms=3, label=recipe)
+    for ax, (_, title) in zip(axes, panels):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("training CPU-minutes")
         ax.grid(alpha=0.3)

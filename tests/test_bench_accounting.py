@@ -1,6 +1,7 @@
 """The arithmetic the benchmarks report from: the roofline probe's FLOP and LSTM accounting
-(benchmarks/probe_roofline.py), the learning-curve extrapolation (benchmarks/bench_learning.py) and the
-seed-to-seed contrasts (benchmarks/seed_spread.py).
+(benchmarks/probe_roofline.py), the learning-curve extrapolation (benchmarks/bench_learning.py), the
+seed-to-seed contrasts (benchmarks/seed_spread.py) and the harmonic-source diagnostic's excitation
+(benchmarks/diag_harmonic_source.py).
 
 Why: these numbers go into benchmarks/RESULTS.md as evidence for issues 10 and 14 (how far the
 codec is from the hardware's floor; how many CPU-minutes a target needs); a wrong count there
@@ -19,6 +20,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import bench_learning  # noqa: E402
+import diag_harmonic_source  # noqa: E402
 import probe_roofline  # noqa: E402
 import seed_spread  # noqa: E402
 
@@ -66,6 +68,66 @@ def test_crossing_minutes_extends_a_straight_line() -> None:
 def test_crossing_minutes_is_infinite_for_a_flat_or_falling_curve(form: str) -> None:
     rows = [{"cpu_min": m, "stoi": 0.7 - 0.01 * m} for m in (10, 20, 30)]
     assert bench_learning.crossing_minutes(rows, "stoi", 0.85, from_min=10, form=form)[2] == math.inf
+
+
+def test_harmonic_source_excites_the_f0_and_fits_every_decoder_rate() -> None:
+    """Voiced: the excitation's strongest bin is a harmonic of the F0 that drives it, at the F0
+    given; unvoiced: weak noise. Each per-rate conv yields exactly that decoder block's length."""
+    from dscodec.models.sizes import PRESETS
+
+    torch.manual_seed(0)
+    size = PRESETS["small"]
+    source = diag_harmonic_source.HarmonicSource(size.decoder_channels_list, size.strides)
+    sr = diag_harmonic_source.SR
+    f0 = torch.full((1, sr), 125.0)
+    f0[:, sr // 2:] = 0.0                                          # second half unvoiced
+    x = source.excitation(f0)[0, 0].detach()
+    spectrum = torch.fft.rfft(x[: sr // 2] * torch.hann_window(sr // 2)).abs()   # 2 Hz bins
+    peak_hz = float(spectrum.argmax()) * 2.0
+    assert peak_hz % 125.0 == pytest.approx(0.0, abs=2.0) or peak_hz % 125.0 == pytest.approx(125.0, abs=2.0)
+    assert x[sr // 2:].abs().mean() < x[: sr // 2].abs().mean()
+    lengths = [conv(x[None, None]).shape[-1] for conv in source.convs]
+    assert lengths == [sr // math.prod(size.strides[:len(size.strides) - 1 - i]) for i in range(len(size.strides))]
+
+
+def test_ddsp_head_puts_its_harmonics_at_the_given_f0_and_is_silent_when_unvoiced() -> None:
+    """With all weight on harmonic 1 and the noise turned down, the head emits a sine at the F0 it is
+    given (frames of 200 samples, 125 Hz); on unvoiced frames only the (weak) noise remains."""
+    torch.manual_seed(0)
+    head = diag_harmonic_source.HarmonicPlusNoise(in_ch=4, hop=diag_harmonic_source.HOP, harmonics=8, bands=4)
+    with torch.no_grad():
+        head.proj.weight.zero_()
+        head.proj.bias.copy_(torch.tensor([5.0, 20.0] + [0.0] * 7 + [-30.0] * 4))   # level, harmonics, noise bands
+    frames = 80
+    f0 = torch.full((1, frames), 125.0)
+    f0[:, frames // 2:] = 0.0
+    y = head(torch.zeros(1, 4, frames), f0, frames * diag_harmonic_source.HOP)[0, 0].detach()
+    half = y.numel() // 2
+    spectrum = torch.fft.rfft(y[:half] * torch.hann_window(half)).abs()        # 2 Hz bins
+    assert float(spectrum.argmax()) * 2.0 == pytest.approx(125.0, abs=2.0)
+    assert y[half + 400:].abs().max() < 1e-3 * y[:half].abs().max()
+
+
+def test_harmonic_contrast_separates_harmonics_at_the_reference_pitch_from_noise() -> None:
+    sr, f0_hz = diag_harmonic_source.SR, 110.0
+    t = torch.arange(sr, dtype=torch.float64) / sr
+    harmonic = sum(torch.sin(2 * math.pi * k * f0_hz * t) / k for k in range(1, 15)).numpy()
+    noise = torch.randn(sr, generator=torch.Generator().manual_seed(0), dtype=torch.float64).numpy()
+    f0 = torch.full((sr,), f0_hz).numpy()
+    assert diag_harmonic_source.harmonic_contrast_db(harmonic, f0) > 20.0
+    assert abs(diag_harmonic_source.harmonic_contrast_db(noise, f0)) < 1.5
+    detuned = torch.full((sr,), f0_hz * 1.25).numpy()           # the right kind of signal at another pitch
+    assert diag_harmonic_source.harmonic_contrast_db(harmonic, detuned) < 5.0
+    assert math.isnan(diag_harmonic_source.harmonic_contrast_db(harmonic, 0 * f0))   # nothing voiced
+
+
+def test_frame_targets_sample_each_token_frame_at_its_centre() -> None:
+    hop = diag_harmonic_source.HOP
+    f0 = torch.arange(4 * hop, dtype=torch.float32)[None]
+    f0[:, :hop] = 0.0                                              # first frame unvoiced
+    frames, voiced = diag_harmonic_source.frame_targets(f0)
+    assert frames.tolist() == [[0.0] + [hop // 2 + k * hop for k in range(1, 4)]]
+    assert voiced.tolist() == [[0.0, 1.0, 1.0, 1.0]]
 
 
 @pytest.mark.parametrize("op", ["encode_file", "decode_file"])
