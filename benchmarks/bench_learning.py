@@ -189,12 +189,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 def spectrograms(out: Path, data_dir: Path, recipe: str, dev_count: int, path: Path, panels: int = 4) -> None:
     """Log spectrograms of dev utterance 0: the reference, then the recipe's reconstructions at up to
     `panels` scoring points spread over the run (written there with --keep-audio)."""
-    import matplotlib
     import numpy as np
-    import torch
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from dscodec.audio import load_audio
 
@@ -208,17 +203,33 @@ def spectrograms(out: Path, data_dir: Path, recipe: str, dev_count: int, path: P
     clips = [("reference", load_audio(ref_row["path"], 16000)[0])]
     clips += [(f"step {step}" + (f" ({cpu_at[step]:.0f} CPU-min)" if step in cpu_at else ""), load_audio(f, 16000)[0])
               for step, f in steps.items()]
-    fig, axes = plt.subplots(len(clips), 1, figsize=(8, 1.9 * len(clips)), sharex=True, constrained_layout=True)
-    window = torch.hann_window(1024)
+    draw_spectrograms(clips, path)
+
+
+def draw_spectrograms(clips: list[tuple[str, Any]], path: Path, *, n_fft: int = 1024, max_khz: float = 4.0,
+                      top_db: float | None = None, panel_height: float = 1.9, dpi: int = 110) -> None:
+    """One log-spectrogram panel per (title, 16 kHz waveform tensor), 10 ms hop. `top_db` None: one
+    absolute scale (-100 to 0 dB) for all panels, so levels compare; a number: each panel over its own
+    top `top_db`, so fine structure (harmonics) shows whatever the level."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    fig, axes = plt.subplots(len(clips), 1, figsize=(8, panel_height * len(clips)), sharex=True,
+                             constrained_layout=True)
     for ax, (title, wav) in zip(axes, clips):
-        spec = torch.stft(wav, 1024, 160, window=window, return_complex=True).abs().clamp_min(1e-5).log10()
-        ax.imshow(spec.numpy() * 20, origin="lower", aspect="auto", cmap="magma", vmin=-100, vmax=0,
-                  extent=(0, wav.numel() / 16000, 0, 8))
-        ax.set_ylim(0, 4)
+        window = torch.hann_window(n_fft, dtype=wav.dtype)
+        spec = torch.stft(wav, n_fft, 160, window=window, return_complex=True).abs().clamp_min(1e-5).log10() * 20
+        top = float(spec.max()) if top_db is not None else 0.0
+        ax.imshow(spec.numpy(), origin="lower", aspect="auto", cmap="magma",
+                  vmin=top - (top_db if top_db is not None else 100.0), vmax=top, extent=(0, wav.numel() / 16000, 0, 8))
+        ax.set_ylim(0, max_khz)
         ax.set_ylabel("kHz")
         ax.set_title(title, fontsize=9)
     axes[-1].set_xlabel("seconds")
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
 
 

@@ -332,30 +332,16 @@ def main() -> None:
 def low_band_figure(out: Path, names: list[str], reference: np.ndarray, path: Path) -> None:
     """Reference and each run's last dev0 reconstruction, 0-1.5 kHz of the first 2 s, 128 ms Hann windows,
     each panel over its own top 60 dB: where harmonics show (or do not) at a glance."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import soundfile as sf
+
+    from bench_learning import draw_spectrograms
 
     clips = [("reference", reference)]
     for name in names:
         last = sorted((out / name / "audio").glob("dev0-step*.wav"))[-1]
         clips.append((f"{name}, step {int(last.stem.split('step')[1])}", sf.read(last)[0]))
-    fig, axes = plt.subplots(len(clips), 1, figsize=(8, 1.6 * len(clips)), sharex=True, constrained_layout=True)
-    window = torch.hann_window(2048, dtype=torch.float64)
-    for ax, (title, wav) in zip(axes, clips):
-        x = torch.from_numpy(np.asarray(wav[: 2 * SR], dtype=np.float64))
-        spec = torch.stft(x, 2048, 160, window=window, return_complex=True).abs().clamp_min(1e-9).log10().mul(20)
-        top = float(spec.max())
-        ax.imshow(spec.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=top - 60, vmax=top,
-                  extent=(0, x.numel() / SR, 0, SR / 2000))
-        ax.set_ylim(0, 1.5)
-        ax.set_ylabel("kHz")
-        ax.set_title(title, fontsize=9)
-    axes[-1].set_xlabel("seconds")
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    draw_spectrograms([(title, torch.from_numpy(np.asarray(wav[: 2 * SR], dtype=np.float64))) for title, wav in clips],
+                      path, n_fft=2048, max_khz=1.5, top_db=60.0, panel_height=1.6, dpi=90)
 
 
 def score_codec2(out: Path, dev_wavs: list[np.ndarray], dev_f0s: list[np.ndarray]) -> None:
