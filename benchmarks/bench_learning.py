@@ -9,7 +9,10 @@ counted) and, every `--eval-every` CPU-minutes, scores a fixed held-out set of d
 utterances drawn round-robin over *all* dev speakers:
 
 - mel distance: the training's multi-scale log-mel L1 (dscodec.losses), lower is better;
-- PESQ-WB (ITU-T P.862.2, `pesq`) and STOI (`pystoi`) against the reference.
+- PESQ-WB (ITU-T P.862.2, `pesq`) and STOI (`pystoi`) against the reference;
+- harmonic contrast (benchmarks/harmonics.py): how far the reconstruction's spectrum stands out at
+  the reference's harmonics (the references ~10 dB, noise ~0), tracked once per dev utterance
+  before the budget starts.
 
 DS-Codec is delay-free (same-length convolutions), so no alignment is needed.
 
@@ -36,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_train import write_section  # this folder is on sys.path when run as a script
+from harmonics import harmonic_contrast_db, per_sample_f0, pitch_tracker
 
 SECTION = "## Learning curves"
 REPO = Path(__file__).resolve().parent.parent
@@ -94,13 +98,15 @@ def worker(recipe: str, overlay: str | None, data_dir: Path, minutes: float, eva
                       console=lambda line: None)
     dev = pick_dev(data_dir / "data/librispeech/dev.tsv", dev_count, seed=0)
     refs = [load_audio(row["path"], 16000) for row in dev]
+    tracker = pitch_tracker()
+    ref_f0s = [per_sample_f0(ref[0].numpy(), tracker) for ref in refs]   # once, before the budget starts
     hop = trainer.hop
 
     @torch.no_grad()
     def score() -> dict[str, float]:
         trainer.codec.eval()
-        mels, pesqs, stois = [], [], []
-        for index, ref in enumerate(refs):
+        mels, pesqs, stois, contrasts = [], [], [], []
+        for index, (ref, ref_f0) in enumerate(zip(refs, ref_f0s)):
             length = ref.shape[-1]
             x = F.pad(ref[None], (0, (-length) % hop))
             recon = trainer.codec(x).recon[0, 0, :length].clamp(-1, 1)
@@ -113,9 +119,11 @@ def worker(recipe: str, overlay: str | None, data_dir: Path, minutes: float, eva
             except Exception:  # noqa: BLE001 - PESQ refuses e.g. silent output: count it as missing
                 pass
             stois.append(float(stoi(r, d, 16000, extended=False)))
+            contrasts.append(harmonic_contrast_db(d, ref_f0))
         setup.train_mode()
         return {"mel": float(np.mean(mels)), "pesq_wb": float(np.mean(pesqs)) if pesqs else float("nan"),
-                "pesq_n": len(pesqs), "stoi": float(np.mean(stois)), "n": len(refs)}
+                "pesq_n": len(pesqs), "stoi": float(np.mean(stois)), "n": len(refs),
+                "harmonic_contrast_db": float(np.nanmean(contrasts))}
 
     budget = minutes * 60.0
     paused = 0.0  # CPU seconds spent scoring, not counted as training
@@ -135,7 +143,8 @@ def worker(recipe: str, overlay: str | None, data_dir: Path, minutes: float, eva
         with points.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
         print(f"[{recipe}] step {row['step']} cpu {row['cpu_min']:.1f} min: mel {row['mel']:.3f} "
-              f"PESQ-WB {row['pesq_wb']:.3f} STOI {row['stoi']:.3f}", flush=True)
+              f"PESQ-WB {row['pesq_wb']:.3f} STOI {row['stoi']:.3f} harmonic contrast {row['harmonic_contrast_db']:.2f} dB",
+              flush=True)
         next_mark += eval_every * 60.0
 
     def on_step(step: int) -> None:
@@ -251,10 +260,13 @@ def crossing_minutes(rows: list[dict[str, Any]], key: str, target: float, from_m
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| recipe | step | CPU-min | wall-min | mel distance | PESQ-WB | STOI |", "|---|---|---|---|---|---|---|"]
+    lines = ["| recipe | step | CPU-min | wall-min | mel distance | PESQ-WB | STOI | harmonic contrast (dB) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        # points written before the contrast was measured (2026-12-03) have none: shown as not measured
+        contrast = f"{r['harmonic_contrast_db']:.2f}" if "harmonic_contrast_db" in r else "-"
         lines.append(f"| {r['recipe']} | {r['step']} | {r['cpu_min']:.1f} | {r['wall_min']:.1f} | {r['mel']:.3f} | "
-                     f"{r['pesq_wb']:.3f} | {r['stoi']:.3f} |")
+                     f"{r['pesq_wb']:.3f} | {r['stoi']:.3f} | {contrast} |")
     return "\n".join(lines) + "\n"
 
 

@@ -28,7 +28,7 @@ silence gate), run once over the training and dev utterances (cached in OUT/f0_t
 time is printed and not counted as training).
 
 Scored like bench_learning.py (mel distance, PESQ-WB, STOI on the same 8 dev utterances, CPU-minutes =
-training CPU time), plus :func:`harmonic_contrast_db` (how far the reconstruction's spectrum at the
+training CPU time), plus harmonics.harmonic_contrast_db (how far the reconstruction's spectrum at the
 reference's harmonics stands above the spectrum between them; the references score ~10 dB, noise 0)
 and the F0 head's voicing accuracy and median pitch error in cents on voiced dev frames. Points and dev
 audio are written in bench_learning.py's layout, so its `--report-only --figure/--spectrograms` draw
@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench_learning import pick_dev  # this folder is on sys.path when run as a script
+from harmonics import harmonic_contrast_db, per_sample_f0, pitch_tracker
 
 SR, HOP = 16000, 200
 SCHEDULE_STEPS, WARMUP_STEPS, LR, LR_MIN = 3000, 20, 5e-4, 5e-5   # long-mel-only.yaml's schedule
@@ -119,28 +120,6 @@ class HarmonicPlusNoise(nn.Module):
         return (harmonic + noise)[:, None]
 
 
-def harmonic_contrast_db(x: np.ndarray, f0: np.ndarray, n_fft: int = 1024, hop: int = 160,
-                         max_hz: float = 2000.0) -> float:
-    """How visible the reference's harmonics are in `x`: over the frames where the reference is voiced
-    (per-sample `f0` > 0 at the frame centre), the mean log-magnitude at k x F0 minus that at
-    (k + 1/2) x F0, for every k with (k + 1/2) x F0 below `max_hz`, in dB (Hann window, bins interpolated).
-    A harmonic signal at that F0 scores well above 0; noise, or harmonics at another pitch, near 0."""
-    window = torch.hann_window(n_fft, dtype=torch.float64)
-    spec = torch.stft(torch.from_numpy(np.asarray(x, dtype=np.float64)), n_fft, hop, window=window,
-                      return_complex=True).abs().clamp_min(1e-9).log10().mul(20).numpy()   # [bins, frames]
-    bins = np.arange(spec.shape[0]) * SR / n_fft
-    contrasts = []
-    for t in range(spec.shape[1]):
-        centre = t * hop
-        pitch = float(f0[centre]) if centre < len(f0) else 0.0
-        if pitch <= 0:
-            continue
-        k = np.arange(1, int(max_hz / pitch - 0.5) + 1)
-        if len(k):
-            contrasts.append(np.mean(np.interp(k * pitch, bins, spec[:, t]) - np.interp((k + 0.5) * pitch, bins, spec[:, t])))
-    return float(np.mean(contrasts)) if contrasts else float("nan")
-
-
 def frame_targets(f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample F0 [B, T] -> (F0, voiced) at each token frame's centre [B, T / hop]."""
     frames = f0[:, HOP // 2::HOP]
@@ -169,7 +148,6 @@ def main() -> None:
 
     from dscodec.audio import LEVEL_DBFS_RANGE, load_audio, normalize_level, save_audio
     from dscodec.data.manifest import read_manifest
-    from dscodec.evaluate.metrics.pitch import VoicingF1
     from dscodec.losses import MelReconstructionLoss, VQLossWeights
     from dscodec.models.codec import CodecModel
     from dscodec.models.sizes import PRESETS
@@ -179,7 +157,7 @@ def main() -> None:
     manifest = args.data / "data/librispeech"
     train_rows = read_manifest(manifest / "train.tsv").to_dict("records")
     dev_rows = pick_dev(manifest / "dev.tsv", args.dev, seed=0)
-    tracks = load_or_track(args.out / "f0_tracks.npz", train_rows, dev_rows, VoicingF1({"crepe_model": "tiny"}),
+    tracks = load_or_track(args.out / "f0_tracks.npz", train_rows, dev_rows, pitch_tracker(),
                            load_audio)
     wavs, f0s, dev_wavs, dev_f0s = (tracks[k] for k in ("wavs", "f0s", "dev_wavs", "dev_f0s"))
     print(f"references' own harmonic contrast: "
@@ -374,26 +352,17 @@ def score_codec2(out: Path, dev_wavs: list[np.ndarray], dev_f0s: list[np.ndarray
 def load_or_track(path: Path, train_rows: list[dict], dev_rows: list[dict], tracker: Any, load_audio: Any
                   ) -> dict[str, list[np.ndarray]]:
     """Audio and per-sample F0 (Hz, 0 = unvoiced; the 10 ms CREPE track interpolated) of every utterance."""
-    from dscodec.evaluate.metrics.pitch import VOICED_THRESHOLD
-
     ids = [r["id"] for r in train_rows] + [r["id"] for r in dev_rows]
     if path.is_file():
         cached = np.load(path, allow_pickle=True)
         if list(cached["ids"]) == ids:
             return {k: list(cached[k]) for k in ("wavs", "f0s", "dev_wavs", "dev_f0s")}
 
-    def per_sample_f0(x: np.ndarray) -> np.ndarray:
-        pitch, periodicity = tracker.tracks(x.astype(np.float32))[0]
-        centres = np.arange(len(pitch)) * tracker.hop + 512          # CREPE frames start at 0, 1024 wide
-        n = np.arange(len(x))
-        voiced = np.interp(n, centres, (periodicity >= VOICED_THRESHOLD).astype(np.float32)) >= 0.5
-        return (np.interp(n, centres, pitch) * voiced).astype(np.float32)
-
     t0 = time.process_time()
     out = {"wavs": [load_audio(r["path"], SR)[0].numpy() for r in train_rows],
            "dev_wavs": [load_audio(r["path"], SR)[0].numpy() for r in dev_rows]}
-    out["f0s"] = [per_sample_f0(x) for x in out["wavs"]]
-    out["dev_f0s"] = [per_sample_f0(x) for x in out["dev_wavs"]]
+    out["f0s"] = [per_sample_f0(x, tracker) for x in out["wavs"]]
+    out["dev_f0s"] = [per_sample_f0(x, tracker) for x in out["dev_wavs"]]
     minutes = sum(len(x) for x in out["wavs"] + out["dev_wavs"]) / SR / 60
     print(f"tracked {minutes:.1f} min of audio in {time.process_time() - t0:.0f} CPU-s (not training time)", flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)

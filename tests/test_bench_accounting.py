@@ -1,7 +1,7 @@
 """The arithmetic the benchmarks report from: the roofline probe's FLOP and LSTM accounting
 (benchmarks/probe_roofline.py), the learning-curve extrapolation (benchmarks/bench_learning.py), the
-seed-to-seed contrasts (benchmarks/seed_spread.py) and the harmonic-source diagnostic's excitation
-(benchmarks/diag_harmonic_source.py).
+seed-to-seed contrasts (benchmarks/seed_spread.py), the harmonic-source diagnostic's excitation
+(benchmarks/diag_harmonic_source.py) and the harmonic contrast (benchmarks/harmonics.py).
 
 Why: these numbers go into benchmarks/RESULTS.md as evidence for issues 10 and 14 (how far the
 codec is from the hardware's floor; how many CPU-minutes a target needs); a wrong count there
@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import bench_learning  # noqa: E402
 import diag_harmonic_source  # noqa: E402
+import harmonics  # noqa: E402
 import probe_roofline  # noqa: E402
 import seed_spread  # noqa: E402
 
@@ -114,11 +115,18 @@ def test_harmonic_contrast_separates_harmonics_at_the_reference_pitch_from_noise
     harmonic = sum(torch.sin(2 * math.pi * k * f0_hz * t) / k for k in range(1, 15)).numpy()
     noise = torch.randn(sr, generator=torch.Generator().manual_seed(0), dtype=torch.float64).numpy()
     f0 = torch.full((sr,), f0_hz).numpy()
-    assert diag_harmonic_source.harmonic_contrast_db(harmonic, f0) > 20.0
-    assert abs(diag_harmonic_source.harmonic_contrast_db(noise, f0)) < 1.5
+    assert harmonics.harmonic_contrast_db(harmonic, f0) > 20.0
+    assert abs(harmonics.harmonic_contrast_db(noise, f0)) < 1.5
     detuned = torch.full((sr,), f0_hz * 1.25).numpy()           # the right kind of signal at another pitch
-    assert diag_harmonic_source.harmonic_contrast_db(harmonic, detuned) < 5.0
-    assert math.isnan(diag_harmonic_source.harmonic_contrast_db(harmonic, 0 * f0))   # nothing voiced
+    assert harmonics.harmonic_contrast_db(harmonic, detuned) < 5.0
+    assert math.isnan(harmonics.harmonic_contrast_db(harmonic, 0 * f0))   # nothing voiced
+
+
+def test_learning_table_shows_the_contrast_and_marks_points_without_it() -> None:
+    base = {"recipe": "r", "step": 10, "cpu_min": 1.0, "wall_min": 1.2, "mel": 0.5, "pesq_wb": 1.1, "stoi": 0.7}
+    lines = bench_learning.table([base, {**base, "step": 20, "harmonic_contrast_db": 4.781}]).splitlines()
+    assert lines[0].endswith("| harmonic contrast (dB) |")
+    assert lines[2].endswith("| 0.700 | - |") and lines[3].endswith("| 0.700 | 4.78 |")
 
 
 def test_frame_targets_sample_each_token_frame_at_its_centre() -> None:
