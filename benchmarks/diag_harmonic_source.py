@@ -15,6 +15,8 @@ default's warm-up), lr 5e-4 -> 5e-5 over a 3,000-step schedule, batch 4 x 1 s, o
   the tokens must carry the pitch, and (ii) an NSF harmonic source (8 harmonics of the F0 phase plus
   noise, merged to one channel) added after each up-sampling of the decoder through one strided conv
   per rate (NSF-HiFiGAN's layout);
+* `aux`: the F0 head as an auxiliary loss only, the paper's decoder unchanged (the head is not used to
+  decode): does pitch in the tokens alone help the paper's decoder?
 * `ddsp`: the same F0 head, and a harmonic-plus-noise head (:class:`HarmonicPlusNoise`) on the LSTM
   output in place of the up-sampling blocks;
 * `codec2`: no training, Codec2 at 1.2 kbps on the same utterances, aligned as the evaluation does:
@@ -128,7 +130,7 @@ def frame_targets(f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variant", choices=["control", "source", "ddsp", "codec2", "figure"],
+    parser.add_argument("variant", choices=["control", "aux", "source", "ddsp", "codec2", "figure"],
                         help="codec2: no training; Codec2 at 1.2 kbps on the same dev utterances (the target). "
                              "figure: low-band spectrograms of dev utterance 0 after the last step of each --show")
     parser.add_argument("minutes", type=float, help="training CPU-minutes")
@@ -136,6 +138,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("results-bench"))
     parser.add_argument("--out", type=Path, default=Path("results-bench/source"))
     parser.add_argument("--dev", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0, help="initialisation and crops")
     parser.add_argument("--f0-weight", type=float, default=1.0, help="weight of the F0 head's loss (mel: 15)")
     parser.add_argument("--name", default=None, help="points folder name (default: the variant)")
     parser.add_argument("--show", action="append", default=[], help="figure: a points folder name (repeatable)")
@@ -153,7 +156,7 @@ def main() -> None:
     from dscodec.models.sizes import PRESETS
 
     torch.set_num_threads(1)
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     manifest = args.data / "data/librispeech"
     train_rows = read_manifest(manifest / "train.tsv").to_dict("records")
     dev_rows = pick_dev(manifest / "dev.tsv", args.dev, seed=0)
@@ -174,17 +177,16 @@ def main() -> None:
     codec = CodecModel(size, "vq", "mirror", dead_code_reset=True)
     dec = codec.decoder
     widths = size.decoder_channels_list
-    with_source = args.variant != "control"
+    with_source = args.variant in ("source", "ddsp")
     source = HarmonicSource(widths, size.strides) if args.variant == "source" else None
     ddsp = HarmonicPlusNoise(widths[0], HOP) if args.variant == "ddsp" else None
-    f0_head = nn.Conv1d(widths[0], 2, 3, padding=1) if with_source else None
+    f0_head = nn.Conv1d(widths[0], 2, 3, padding=1) if args.variant != "control" else None
     if ddsp is not None:     # the up-sampling blocks are not used: not trained either
         params = [p for name, p in codec.named_parameters() if not name.startswith("decoder.post.")]
-        params += list(ddsp.parameters()) + list(f0_head.parameters())
     else:
         params = list(codec.parameters())
-    if source is not None:
-        params += list(source.parameters()) + list(f0_head.parameters())
+    for extra in (source, ddsp, f0_head):
+        params += list(extra.parameters()) if extra is not None else []
     opt = torch.optim.AdamW(params, lr=LR, betas=(0.8, 0.9), weight_decay=0.01)
     floor = LR_MIN / LR
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -197,9 +199,9 @@ def main() -> None:
         """-> (reconstruction, quantiser output, F0-head output [B, 2, frames] or None)."""
         q = codec.quantizer(codec.encoder(wav))
         h = dec.lstm(dec.pre(q.z_q))
-        if not with_source:
-            return dec.post(h), q, None
-        head = f0_head(h)
+        head = f0_head(h) if f0_head is not None else None
+        if not with_source:          # control, aux: the paper's decoder as it is
+            return dec.post(h), q, head
         if tracked:
             f0_frames = frame_targets(f0)[0]
         else:
@@ -224,7 +226,7 @@ def main() -> None:
         return (F.binary_cross_entropy_with_logits(head[:, 1], voiced)
                 + (log_err * voiced).sum() / voiced.sum().clamp(min=1.0))
 
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(args.seed)
 
     def batch(n: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
         crops, pitch = [], []
