@@ -69,11 +69,8 @@ def pick_dev(manifest: Path, count: int, seed: int) -> list[dict[str, Any]]:
 
 def worker(recipe: str, overlay: str | None, data_dir: Path, minutes: float, eval_every: float,
            threads: int, dev_count: int, steps: int | None, out: Path, keep_audio: int = 0) -> None:
-    import numpy as np
     import torch
     import torch.nn.functional as F
-    from pesq import pesq
-    from pystoi import stoi
 
     from dscodec.audio import load_audio, save_audio
     from dscodec.config import load_config, read_yaml
@@ -105,25 +102,16 @@ def worker(recipe: str, overlay: str | None, data_dir: Path, minutes: float, eva
     @torch.no_grad()
     def score() -> dict[str, float]:
         trainer.codec.eval()
-        mels, pesqs, stois, contrasts = [], [], [], []
+        scores = []
         for index, (ref, ref_f0) in enumerate(zip(refs, ref_f0s)):
             length = ref.shape[-1]
             x = F.pad(ref[None], (0, (-length) % hop))
             recon = trainer.codec(x).recon[0, 0, :length].clamp(-1, 1)
             if index < keep_audio:  # to look at (spectrograms), not scored again
                 save_audio(out / "audio" / f"dev{index}-step{trainer.step:05d}.wav", recon[None], 16000)
-            mels.append(float(trainer.mel_loss(recon[None, None], ref[None])))
-            r, d = ref[0].numpy().astype(np.float64), recon.numpy().astype(np.float64)
-            try:
-                pesqs.append(float(pesq(16000, r, d, "wb")))
-            except Exception:  # noqa: BLE001 - PESQ refuses e.g. silent output: count it as missing
-                pass
-            stois.append(float(stoi(r, d, 16000, extended=False)))
-            contrasts.append(harmonic_contrast_db(d, ref_f0))
+            scores.append(score_utterance(trainer.mel_loss, ref[0], recon, ref_f0))
         setup.train_mode()
-        return {"mel": float(np.mean(mels)), "pesq_wb": float(np.mean(pesqs)) if pesqs else float("nan"),
-                "pesq_n": len(pesqs), "stoi": float(np.mean(stois)), "n": len(refs),
-                "harmonic_contrast_db": float(np.nanmean(contrasts))}
+        return summarise(scores)
 
     budget = minutes * 60.0
     paused = 0.0  # CPU seconds spent scoring, not counted as training
@@ -163,6 +151,35 @@ def worker(recipe: str, overlay: str | None, data_dir: Path, minutes: float, eva
         record()
 
 
+def score_utterance(mel_loss: Any, ref: Any, recon: Any, ref_f0: Any) -> dict[str, float | None]:
+    """One dev utterance's scores (16 kHz 1-D tensors of one length, float32 or float64 as given to PESQ
+    and STOI; the mel distance in float32; `ref_f0` per sample, 0 = unvoiced):
+    mel distance, PESQ-WB (None when PESQ refuses the pair, e.g. silent output: missing, not 0), STOI,
+    harmonic contrast. The learning curves' protocol, shared with diag_harmonic_source.py."""
+    import numpy as np
+    from pesq import pesq
+    from pystoi import stoi
+
+    r, d = ref.numpy().astype(np.float64), recon.numpy().astype(np.float64)
+    try:
+        pesq_wb: float | None = float(pesq(16000, r, d, "wb"))
+    except Exception:  # noqa: BLE001 - see the docstring
+        pesq_wb = None
+    return {"mel": float(mel_loss(recon.float()[None, None], ref.float()[None, None])), "pesq_wb": pesq_wb,
+            "stoi": float(stoi(r, d, 16000, extended=False)), "harmonic_contrast_db": harmonic_contrast_db(d, ref_f0)}
+
+
+def summarise(scores: list[dict[str, float | None]]) -> dict[str, float]:
+    """Means over the scored utterances; PESQ over those it scored (`pesq_n` of `n`), NaN if none."""
+    import numpy as np
+
+    pesqs = [s["pesq_wb"] for s in scores if s["pesq_wb"] is not None]
+    return {"mel": float(np.mean([s["mel"] for s in scores])),
+            "pesq_wb": float(np.mean(pesqs)) if pesqs else float("nan"), "pesq_n": len(pesqs),
+            "stoi": float(np.mean([s["stoi"] for s in scores])), "n": len(scores),
+            "harmonic_contrast_db": float(np.nanmean([s["harmonic_contrast_db"] for s in scores]))}
+
+
 # -- driver ---------------------------------------------------------------------------------
 def load_points(folder: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
@@ -178,7 +195,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     panels = [("mel", "mel distance (lower is better)"), ("pesq_wb", "PESQ-WB"), ("stoi", "STOI")]
-    if any("harmonic_contrast_db" in r for r in rows):   # diag_harmonic_source.py's points
+    if any("harmonic_contrast_db" in r for r in rows):   # points written since it is measured (2026-12-03)
         panels.append(("harmonic_contrast_db", "harmonic contrast, dB"))
     fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.2), constrained_layout=True)
     for recipe in dict.fromkeys(r["recipe"] for r in rows):
@@ -231,9 +248,9 @@ def draw_spectrograms(clips: list[tuple[str, Any]], path: Path, *, n_fft: int = 
     for ax, (title, wav) in zip(axes, clips):
         window = torch.hann_window(n_fft, dtype=wav.dtype)
         spec = torch.stft(wav, n_fft, 160, window=window, return_complex=True).abs().clamp_min(1e-5).log10() * 20
-        top = float(spec.max()) if top_db is not None else 0.0
-        ax.imshow(spec.numpy(), origin="lower", aspect="auto", cmap="magma",
-                  vmin=top - (top_db if top_db is not None else 100.0), vmax=top, extent=(0, wav.numel() / 16000, 0, 8))
+        top, span = (float(spec.max()), top_db) if top_db is not None else (0.0, 100.0)
+        ax.imshow(spec.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=top - span, vmax=top,
+                  extent=(0, wav.numel() / 16000, 0, 8))
         ax.set_ylim(0, max_khz)
         ax.set_ylabel("kHz")
         ax.set_title(title, fontsize=9)

@@ -56,7 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench_learning import pick_dev  # this folder is on sys.path when run as a script
+from bench_learning import pick_dev, score_utterance, summarise  # this folder is on sys.path as a script
 from harmonics import harmonic_contrast_db, per_sample_f0, pitch_tracker
 
 SR, HOP = 16000, 200
@@ -145,9 +145,6 @@ def main() -> None:
     parser.add_argument("--figure", type=Path, default=None, help="figure: where to write it (PNG)")
     parser.add_argument("--keep-audio", type=int, default=2, help="dev reconstructions written at each point")
     args = parser.parse_args()
-
-    from pesq import pesq
-    from pystoi import stoi
 
     from dscodec.audio import LEVEL_DBFS_RANGE, load_audio, normalize_level, save_audio
     from dscodec.data.manifest import read_manifest
@@ -248,32 +245,23 @@ def main() -> None:
     def score(step: int, cpu: float, wall: float) -> None:
         codec.eval()
         for name, tracked in modes:
-            mels, pesqs, stois, cents, agree, contrast = [], [], [], [], [], []
+            scores, cents, agree = [], [], []
             for index, (x, f0) in enumerate(zip(dev_wavs, dev_f0s)):
                 length, pad = len(x), (-len(x)) % HOP
                 wav = F.pad(torch.from_numpy(x)[None, None], (0, pad))
-                y, _, head = forward(wav, F.pad(torch.from_numpy(f0)[None], (0, pad)), tracked)
+                f0_padded = F.pad(torch.from_numpy(f0)[None], (0, pad))
+                y, _, head = forward(wav, f0_padded, tracked)
                 y = y[0, 0, :length].clamp(-1, 1)
                 if index < args.keep_audio:
                     save_audio(args.out / name / "audio" / f"dev{index}-step{step:05d}.wav", y[None], SR)
-                mels.append(float(mel(y[None, None], torch.from_numpy(x)[None, None])))
-                r, d = x.astype(np.float64), y.numpy().astype(np.float64)
-                try:
-                    pesqs.append(float(pesq(SR, r, d, "wb")))
-                except Exception:  # noqa: BLE001 - PESQ refuses e.g. silent output: missing, not 0
-                    pass
-                stois.append(float(stoi(r, d, SR)))
-                contrast.append(harmonic_contrast_db(d, f0))
+                scores.append(score_utterance(mel, torch.from_numpy(x), y, f0))
                 if head is not None:
-                    target, voiced = frame_targets(F.pad(torch.from_numpy(f0)[None], (0, pad)))
+                    target, voiced = frame_targets(f0_padded)
                     agree.append(float(((head[0, 1] > 0).float() == voiced[0]).float().mean()))
                     both = (voiced[0] > 0) & (head[0, 1] > 0)
                     pred = F0_REF_HZ * torch.exp(head[0, 0].clamp(-3, 3))
                     cents += (1200 * torch.log2(pred[both] / target[0][both])).abs().tolist()
-            row = {"recipe": name, "step": step, "cpu_min": cpu / 60, "wall_min": wall / 60,
-                   "mel": float(np.mean(mels)), "pesq_wb": float(np.mean(pesqs)) if pesqs else float("nan"),
-                   "pesq_n": len(pesqs), "stoi": float(np.mean(stois)), "n": len(dev_wavs),
-                   "harmonic_contrast_db": float(np.nanmean(contrast))}
+            row = {"recipe": name, "step": step, "cpu_min": cpu / 60, "wall_min": wall / 60, **summarise(scores)}
             if agree:
                 row.update(vuv_accuracy=float(np.mean(agree)),
                            f0_median_cents=float(np.median(cents)) if cents else float("nan"))
@@ -326,9 +314,6 @@ def low_band_figure(out: Path, names: list[str], reference: np.ndarray, path: Pa
 
 def score_codec2(out: Path, dev_wavs: list[np.ndarray], dev_f0s: list[np.ndarray]) -> None:
     """Codec2 at 1.2 kbps on the dev utterances, aligned as the evaluation aligns it: one points row."""
-    from pesq import pesq
-    from pystoi import stoi
-
     from dscodec.evaluate.align import make_aligner
     from dscodec.evaluate.baselines.classical import Codec2Codec
     from dscodec.losses import MelReconstructionLoss
@@ -336,19 +321,15 @@ def score_codec2(out: Path, dev_wavs: list[np.ndarray], dev_f0s: list[np.ndarray
     codec = Codec2Codec("codec2_1200", {"kind": "codec2", "mode": 1200})
     codec.load()
     aligner, mel = make_aligner("baseline", codec), MelReconstructionLoss(SR)
-    rows = []
+    scores = []
     for x, f0 in zip(dev_wavs, dev_f0s):
         r, d, _, _ = aligner(x.astype(np.float64), codec.reconstruct(x).astype(np.float64))
-        rows.append((float(mel(torch.from_numpy(d).float()[None, None], torch.from_numpy(r).float()[None, None])),
-                     float(pesq(SR, r, d, "wb")), float(stoi(r, d, SR)), harmonic_contrast_db(d, f0[: len(r)])))
-    m = np.mean(rows, axis=0)
-    row = {"recipe": "codec2-1200", "step": 0, "cpu_min": 0.0, "wall_min": 0.0, "mel": m[0], "pesq_wb": m[1],
-           "pesq_n": len(rows), "stoi": m[2], "n": len(rows), "harmonic_contrast_db": m[3]}
+        scores.append(score_utterance(mel, torch.from_numpy(r), torch.from_numpy(d), f0[: len(r)]))
+    row = {"recipe": "codec2-1200", "step": 0, "cpu_min": 0.0, "wall_min": 0.0, **summarise(scores)}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "points.jsonl").write_text(json.dumps({k: (float(v) if isinstance(v, np.floating) else v)
-                                                  for k, v in row.items()}) + "\n")
-    print(f"[codec2-1200] mel {m[0]:.3f} PESQ-WB {m[1]:.3f} STOI {m[2]:.3f} harmonic contrast {m[3]:.2f} dB",
-          flush=True)
+    (out / "points.jsonl").write_text(json.dumps(row) + "\n")
+    print(f"[codec2-1200] mel {row['mel']:.3f} PESQ-WB {row['pesq_wb']:.3f} STOI {row['stoi']:.3f} "
+          f"harmonic contrast {row['harmonic_contrast_db']:.2f} dB", flush=True)
 
 
 def load_or_track(path: Path, train_rows: list[dict], dev_rows: list[dict], tracker: Any, load_audio: Any
