@@ -153,7 +153,6 @@ def main() -> None:
     from dscodec.models.sizes import PRESETS
 
     torch.set_num_threads(1)
-    torch.manual_seed(args.seed)
     manifest = args.data / "data/librispeech"
     train_rows = read_manifest(manifest / "train.tsv").to_dict("records")
     dev_rows = pick_dev(manifest / "dev.tsv", args.dev, seed=0)
@@ -170,6 +169,9 @@ def main() -> None:
         score_codec2(args.out / "codec2-1200", dev_wavs, dev_f0s)
         return
 
+    # seeded here, after the tracks: building CREPE for a first tracking pass draws from torch's RNG,
+    # so a run that tracks and one that reads the cache would start from different weights
+    torch.manual_seed(args.seed)
     size = PRESETS["small"]
     codec = CodecModel(size, "vq", "mirror", dead_code_reset=True)
     dec = codec.decoder
