@@ -91,6 +91,7 @@ def validate(config: Mapping[str, Any], source: str = "config") -> dict[str, Any
     _check_testsets(config, source)
     _check_cross_references(config, source)
     _check_model_overrides(config, source)
+    _check_mel_windows(config, source)
     return dict(config)
 
 
@@ -104,6 +105,18 @@ def _check_testsets(config: Mapping[str, Any], source: str) -> None:
             layout.testset(name)  # the one check: ConfigError naming the known test sets
         except ConfigError as err:
             raise ConfigError(f"{source}: invalid configuration:\n  - at `evaluation.testsets.{index}`: {err}") from err
+
+
+def _check_mel_windows(config: Mapping[str, Any], source: str) -> None:
+    """`train.mel_windows` must name scales of the mel loss (dscodec.losses.MEL_WINDOWS, the one list)."""
+    if "mel_windows" not in config["train"]:
+        return
+    from dscodec.losses import mel_scales
+
+    try:
+        mel_scales(config["train"]["mel_windows"])
+    except ValueError as err:
+        raise ConfigError(f"{source}: invalid configuration:\n  - at `train.mel_windows`: {err}") from err
 
 
 def _check_model_overrides(config: Mapping[str, Any], source: str) -> None:

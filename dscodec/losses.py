@@ -53,6 +53,19 @@ def _reduce(terms: Sequence[torch.Tensor], reduction: Reduction) -> torch.Tensor
     return stacked.mean() if reduction == "mean" else stacked.sum()
 
 
+MEL_WINDOWS = (32, 64, 128, 256, 512, 1024, 2048)   # DAC's multi-scale mel loss (conf/base.yml)
+
+
+def mel_scales(windows: Sequence[int] | None = None) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(window lengths, mel counts) of the multi-scale mel loss: DAC's seven, or the subset `windows`
+    (`train.mel_windows`), each keeping DAC's pairing of 5 mel bands per 32 samples of window."""
+    chosen = tuple(MEL_WINDOWS if windows is None else windows)
+    unknown = sorted(set(chosen) - set(MEL_WINDOWS))
+    if unknown or not chosen:
+        raise ValueError(f"mel windows must be a non-empty subset of {MEL_WINDOWS}, got {list(chosen)}")
+    return chosen, tuple(5 * w // 32 for w in chosen)
+
+
 class MelReconstructionLoss(nn.Module):
     def __init__(
         self,

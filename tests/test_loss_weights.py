@@ -14,6 +14,7 @@ import yaml
 
 from dscodec.config import REPO_ROOT
 from dscodec.errors import ConfigError
+from dscodec.losses import MelReconstructionLoss
 from dscodec.models.sizes import ModelSize, get_size
 from dscodec.train.loop import Trainer
 from dscodec.train.stages import build_stage
@@ -96,3 +97,36 @@ def test_the_stft_loss_is_zero_on_identical_audio_and_scale_aware() -> None:
     # half the amplitude: spectral convergence 0.5 at every resolution, log-magnitude L1 ln 2
     # (up to the magnitude floor in near-silent bins)
     assert float(loss(0.5 * y, y)) == pytest.approx(0.5 + 0.6931, rel=1e-3)
+
+
+def test_mel_windows_pick_the_training_scales_and_validation_keeps_all_seven(tmp_path: Path) -> None:
+    """`train.mel_windows` ([ours], optional) trains on a subset of DAC's mel scales, with DAC's mel
+    counts; the trainer's validation loss (and so every run's dev mel distance) keeps all seven."""
+    from dscodec.losses import MEL_WINDOWS, mel_scales
+
+    assert mel_scales() == (MEL_WINDOWS, (5, 10, 20, 40, 80, 160, 320))
+    assert mel_scales([1024, 256]) == ((1024, 256), (160, 40))
+    with pytest.raises(ValueError, match="subset"):
+        mel_scales([100])
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    cfg = tiny_config(tmp_path, {"train": {"mel_windows": [512, 1024, 2048]}})
+    trainer = Trainer(cfg, "ds_codec_vq", 1, build_stage(cfg, "ds_codec_vq", 1), tmp_path / "out",
+                      train_manifest=write_corpus(tmp_path / "c", n=2), console=lambda line: None)
+    assert [m.n_fft for m in trainer.train_mel_loss.mels] == [512, 1024, 2048]
+    assert [m.mel_scale.n_mels for m in trainer.train_mel_loss.mels] == [80, 160, 320]
+    assert len(trainer.mel_loss.mels) == 7
+    y = 0.1 * torch.randn(1, 1, 4000)
+    recon = y + 0.05 * torch.randn_like(y)
+    fine = MelReconstructionLoss(16000, (512, 1024, 2048), (80, 160, 320))
+    assert float(trainer.train_mel_loss(recon, y)) == pytest.approx(float(fine(recon, y)), rel=1e-6)
+    with pytest.raises(ConfigError, match="mel_windows"):
+        tiny_config(tmp_path / "bad", {"train": {"mel_windows": [100]}})
+
+
+def test_without_mel_windows_training_uses_the_seven_scales(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    cfg = tiny_config(tmp_path, {})
+    trainer = Trainer(cfg, "ds_codec_vq", 1, build_stage(cfg, "ds_codec_vq", 1), tmp_path / "out",
+                      train_manifest=write_corpus(tmp_path / "c", n=2), console=lambda line: None)
+    assert trainer.train_mel_loss is trainer.mel_loss and len(trainer.mel_loss.mels) == 7
