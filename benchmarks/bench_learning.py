@@ -131,7 +131,8 @@ def worker(recipe: str, overlay: str | None, data_dir: Path, minutes: float, eva
         with points.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
         print(f"[{recipe}] step {row['step']} cpu {row['cpu_min']:.1f} min: mel {row['mel']:.3f} "
-              f"PESQ-WB {row['pesq_wb']:.3f} STOI {row['stoi']:.3f} harmonic contrast {row['harmonic_contrast_db']:.2f} dB",
+              f"PESQ-WB {row['pesq_wb']:.3f} STOI {row['stoi']:.3f} harmonic contrast {row['harmonic_contrast_db']:.2f} dB "
+              f"PESQ-WB of its magnitude + the reference's phase {row['pesq_wb_magnitude']:.3f}",
               flush=True)
         next_mark += eval_every * 60.0
 
@@ -155,29 +156,40 @@ def score_utterance(mel_loss: Any, ref: Any, recon: Any, ref_f0: Any) -> dict[st
     """One dev utterance's scores (16 kHz 1-D tensors of one length, float32 or float64 as given to PESQ
     and STOI; the mel distance in float32; `ref_f0` per sample, 0 = unvoiced):
     mel distance, PESQ-WB (None when PESQ refuses the pair, e.g. silent output: missing, not 0), STOI,
-    harmonic contrast. The learning curves' protocol, shared with diag_harmonic_source.py."""
+    harmonic contrast, and PESQ-WB of the reconstruction's magnitude given the reference's phase
+    (spectra.with_reference_phase: the magnitude's share of the score, the excitation taken away).
+    The learning curves' protocol, shared with diag_harmonic_source.py and diag_pesq_ceiling.py."""
     import numpy as np
     from pesq import pesq
     from pystoi import stoi
 
+    from spectra import with_reference_phase
+
+    def pesq_wb(degraded: np.ndarray) -> float | None:
+        try:
+            return float(pesq(16000, r, degraded, "wb"))
+        except Exception:  # noqa: BLE001 - see the docstring
+            return None
+
     r, d = ref.numpy().astype(np.float64), recon.numpy().astype(np.float64)
-    try:
-        pesq_wb: float | None = float(pesq(16000, r, d, "wb"))
-    except Exception:  # noqa: BLE001 - see the docstring
-        pesq_wb = None
-    return {"mel": float(mel_loss(recon.float()[None, None], ref.float()[None, None])), "pesq_wb": pesq_wb,
-            "stoi": float(stoi(r, d, 16000, extended=False)), "harmonic_contrast_db": harmonic_contrast_db(d, ref_f0)}
+    return {"mel": float(mel_loss(recon.float()[None, None], ref.float()[None, None])), "pesq_wb": pesq_wb(d),
+            "stoi": float(stoi(r, d, 16000, extended=False)), "harmonic_contrast_db": harmonic_contrast_db(d, ref_f0),
+            "pesq_wb_magnitude": pesq_wb(with_reference_phase(r, d))}
 
 
 def summarise(scores: list[dict[str, float | None]]) -> dict[str, float]:
     """Means over the scored utterances; PESQ over those it scored (`pesq_n` of `n`), NaN if none."""
     import numpy as np
 
-    pesqs = [s["pesq_wb"] for s in scores if s["pesq_wb"] is not None]
+    def mean_scored(key: str) -> float:
+        values = [s[key] for s in scores if s.get(key) is not None]
+        return float(np.mean(values)) if values else float("nan")
+
     return {"mel": float(np.mean([s["mel"] for s in scores])),
-            "pesq_wb": float(np.mean(pesqs)) if pesqs else float("nan"), "pesq_n": len(pesqs),
+            "pesq_wb": mean_scored("pesq_wb"), "pesq_n": sum(s["pesq_wb"] is not None for s in scores),
             "stoi": float(np.mean([s["stoi"] for s in scores])), "n": len(scores),
-            "harmonic_contrast_db": float(np.nanmean([s["harmonic_contrast_db"] for s in scores]))}
+            "harmonic_contrast_db": float(np.nanmean([s["harmonic_contrast_db"] for s in scores])),
+            "pesq_wb_magnitude": mean_scored("pesq_wb_magnitude")}
 
 
 # -- driver ---------------------------------------------------------------------------------
@@ -197,6 +209,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     panels = [("mel", "mel distance (lower is better)"), ("pesq_wb", "PESQ-WB"), ("stoi", "STOI")]
     if any("harmonic_contrast_db" in r for r in rows):   # points written since it is measured (2026-12-03)
         panels.append(("harmonic_contrast_db", "harmonic contrast, dB"))
+    if any("pesq_wb_magnitude" in r for r in rows):      # since 2026-12-03 (evening)
+        panels.append(("pesq_wb_magnitude", "PESQ-WB, its magnitude\n+ the reference's phase"))
     fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.2), constrained_layout=True)
     for recipe in dict.fromkeys(r["recipe"] for r in rows):
         pts = [r for r in rows if r["recipe"] == recipe]
@@ -277,13 +291,15 @@ def crossing_minutes(rows: list[dict[str, Any]], key: str, target: float, from_m
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| recipe | step | CPU-min | wall-min | mel distance | PESQ-WB | STOI | harmonic contrast (dB) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| recipe | step | CPU-min | wall-min | mel distance | PESQ-WB | STOI | harmonic contrast (dB) "
+             "| PESQ-WB, magnitude + reference phase |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        # points written before the contrast was measured (2026-12-03) have none: shown as not measured
+        # points written before the contrast (2026-12-03) or the re-phased PESQ (evening) were measured
+        # have none: shown as not measured
         contrast = f"{r['harmonic_contrast_db']:.2f}" if "harmonic_contrast_db" in r else "-"
+        magnitude = f"{r['pesq_wb_magnitude']:.3f}" if "pesq_wb_magnitude" in r else "-"
         lines.append(f"| {r['recipe']} | {r['step']} | {r['cpu_min']:.1f} | {r['wall_min']:.1f} | {r['mel']:.3f} | "
-                     f"{r['pesq_wb']:.3f} | {r['stoi']:.3f} | {contrast} |")
+                     f"{r['pesq_wb']:.3f} | {r['stoi']:.3f} | {contrast} | {magnitude} |")
     return "\n".join(lines) + "\n"
 
 

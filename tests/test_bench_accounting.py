@@ -1,7 +1,8 @@
 """The arithmetic the benchmarks report from: the roofline probe's FLOP and LSTM accounting
 (benchmarks/probe_roofline.py), the learning-curve extrapolation (benchmarks/bench_learning.py), the
 seed-to-seed contrasts (benchmarks/seed_spread.py), the harmonic-source diagnostic's excitation
-(benchmarks/diag_harmonic_source.py) and the harmonic contrast (benchmarks/harmonics.py).
+(benchmarks/diag_harmonic_source.py), the harmonic contrast (benchmarks/harmonics.py) and the PESQ
+ceiling diagnostic's signals (benchmarks/diag_pesq_ceiling.py).
 
 Why: these numbers go into benchmarks/RESULTS.md as evidence for issues 10 and 14 (how far the
 codec is from the hardware's floor; how many CPU-minutes a target needs); a wrong count there
@@ -13,6 +14,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -21,9 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import bench_learning  # noqa: E402
 import diag_harmonic_source  # noqa: E402
+import diag_pesq_ceiling  # noqa: E402
 import harmonics  # noqa: E402
 import probe_roofline  # noqa: E402
 import seed_spread  # noqa: E402
+import spectra  # noqa: E402
+from dscodec.losses import MelReconstructionLoss  # noqa: E402
 
 
 def test_conv_flops_are_two_per_multiply_add() -> None:
@@ -124,9 +129,25 @@ def test_harmonic_contrast_separates_harmonics_at_the_reference_pitch_from_noise
 
 def test_learning_table_shows_the_contrast_and_marks_points_without_it() -> None:
     base = {"recipe": "r", "step": 10, "cpu_min": 1.0, "wall_min": 1.2, "mel": 0.5, "pesq_wb": 1.1, "stoi": 0.7}
-    lines = bench_learning.table([base, {**base, "step": 20, "harmonic_contrast_db": 4.781}]).splitlines()
-    assert lines[0].endswith("| harmonic contrast (dB) |")
-    assert lines[2].endswith("| 0.700 | - |") and lines[3].endswith("| 0.700 | 4.78 |")
+    lines = bench_learning.table([base, {**base, "step": 20, "harmonic_contrast_db": 4.781},
+                                  {**base, "step": 30, "harmonic_contrast_db": 4.0, "pesq_wb_magnitude": 1.2345}]
+                                 ).splitlines()
+    assert lines[0].endswith("| harmonic contrast (dB) | PESQ-WB, magnitude + reference phase |")
+    assert lines[2].endswith("| 0.700 | - | - |") and lines[3].endswith("| 0.700 | 4.78 | - |")
+    assert lines[4].endswith("| 4.00 | 1.234 |") or lines[4].endswith("| 4.00 | 1.235 |")
+
+
+def test_rephased_score_separates_the_magnitude_from_the_phase() -> None:
+    """The reference re-phased with itself is the reference; noise with the reference's spectrum and
+    random phase scores low as it is and near the reference once re-phased (its magnitude is right)."""
+    x, f0 = _voiced_tone()
+    x = x * np.hanning(len(x)) ** 0.1 + 0.002 * np.random.default_rng(1).standard_normal(len(x))
+    assert np.max(np.abs(spectra.with_reference_phase(x, x) - x)) < 1e-9
+    mel = MelReconstructionLoss(16000)
+    scrambled = diag_pesq_ceiling.with_phase(spectra.stft(x).abs(), "random-phase", x, f0, np.random.default_rng(0))
+    s = bench_learning.score_utterance(mel, torch.from_numpy(x), torch.from_numpy(scrambled), f0)
+    assert s["pesq_wb_magnitude"] is not None and s["pesq_wb"] is not None
+    assert s["pesq_wb_magnitude"] > s["pesq_wb"] + 0.5
 
 
 def test_frame_targets_sample_each_token_frame_at_its_centre() -> None:
@@ -263,3 +284,42 @@ def test_bench_eval_runs_the_former_code_once_and_shares_tokens_only_for_ds_code
     # no former checkout: no `before` run
     assert bench_eval.planned_runs(jobs, ["before", "cold"], [24], 6, False) == [
         (24, "system:vq:2", "cold"), (24, "baseline:opus", "cold")]
+
+
+def _voiced_tone(f0: float = 120.0, seconds: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """A 16 kHz harmonic tone (decaying harmonics) and its per-sample F0."""
+    n = np.arange(int(16000 * seconds))
+    x = sum(np.sin(2 * np.pi * k * f0 * n / 16000) / k for k in range(1, 20))
+    return 0.1 * x, np.full(len(n), f0)
+
+
+def test_ceiling_harmonic_excitation_has_unit_power_and_the_tracked_pitch() -> None:
+    _, f0 = _voiced_tone(150.0)
+    f0[:4000] = 0.0                                             # a quarter unvoiced: noise there
+    e = diag_pesq_ceiling.harmonic_excitation(f0, np.random.default_rng(0))
+    assert abs(np.mean(e[6000:] ** 2) - 1.0) < 0.05 and abs(np.mean(e[:4000] ** 2) - 1.0) < 0.1
+    assert harmonics.harmonic_contrast_db(e, f0) > 20.0           # harmonics at 150 Hz, not elsewhere
+    assert abs(harmonics.harmonic_contrast_db(e, np.full(len(f0), 220.0))) < 5.0
+
+
+def test_ceiling_phases_keep_the_reference_only_with_its_own_phase() -> None:
+    x, f0 = _voiced_tone()
+    mag = spectra.stft(x).abs()
+    rng = np.random.default_rng(0)
+    same = diag_pesq_ceiling.with_phase(mag, "reference-phase", x, f0, rng)
+    assert np.max(np.abs(same - x)) < 1e-9
+    noisy = diag_pesq_ceiling.with_phase(mag, "random-phase", x, f0, rng)
+    assert np.corrcoef(noisy, x)[0, 1] < 0.2
+    assert harmonics.harmonic_contrast_db(noisy, f0) < harmonics.harmonic_contrast_db(x, f0) - 3.0
+
+
+def test_ceiling_spectral_error_has_the_asked_rms_and_band_bias_reads_a_known_gain() -> None:
+    x, _ = _voiced_tone()
+    mag = spectra.stft(x).abs()
+    off = diag_pesq_ceiling.perturb_magnitude(mag, 4.0, np.random.default_rng(0))
+    rms = (20 * torch.log10(off / mag)).pow(2).mean().sqrt().item()
+    assert abs(rms - 4.0) < 0.1
+    gain = diag_pesq_ceiling.equaliser(np.array([0.0, 0.0, 0.0, -6.0, -6.0, 0.0]))
+    y = spectra.istft(spectra.stft(x) * torch.from_numpy(gain)[:, None], len(x))
+    bias = diag_pesq_ceiling.band_bias_db(x, y)
+    assert abs(bias[0]) < 0.5 and -7.0 < bias[3] < -4.0
