@@ -109,7 +109,7 @@ def worker(recipe: str, overlay: str | None, data_dir: Path, minutes: float, eva
             recon = trainer.codec(x).recon[0, 0, :length].clamp(-1, 1)
             if index < keep_audio:  # to look at (spectrograms), not scored again
                 save_audio(out / "audio" / f"dev{index}-step{trainer.step:05d}.wav", recon[None], 16000)
-            scores.append(score_utterance(trainer.mel_loss, ref[0], recon, ref_f0))
+            scores.append(score_utterance(trainer.val_mel_loss, ref[0], recon, ref_f0))
         setup.train_mode()
         return summarise(scores)
 

@@ -73,7 +73,7 @@ def main() -> None:
                 p = pesq(16000, r, d, "wb")
             except Exception:  # noqa: BLE001 - PESQ refuses e.g. silent output: missing, not 0
                 p = float("nan")
-            rows.append((float(trainer.mel_loss(recon[None, None], ref[None])), p, stoi(r, d, 16000)))
+            rows.append((float(trainer.val_mel_loss(recon[None, None], ref[None])), p, stoi(r, d, 16000)))
             if save and i < 3:
                 sf.write(out / f"rec{i}.wav", d, 16000)
                 sf.write(out / f"ref{i}.wav", r, 16000)

@@ -113,13 +113,13 @@ def test_mel_windows_pick_the_training_scales_and_validation_keeps_all_seven(tmp
     cfg = tiny_config(tmp_path, {"train": {"mel_windows": [512, 1024, 2048]}})
     trainer = Trainer(cfg, "ds_codec_vq", 1, build_stage(cfg, "ds_codec_vq", 1), tmp_path / "out",
                       train_manifest=write_corpus(tmp_path / "c", n=2), console=lambda line: None)
-    assert [m.n_fft for m in trainer.train_mel_loss.mels] == [512, 1024, 2048]
-    assert [m.mel_scale.n_mels for m in trainer.train_mel_loss.mels] == [80, 160, 320]
-    assert len(trainer.mel_loss.mels) == 7
+    assert [m.n_fft for m in trainer.mel_loss.mels] == [512, 1024, 2048]
+    assert [m.mel_scale.n_mels for m in trainer.mel_loss.mels] == [80, 160, 320]
+    assert len(trainer.val_mel_loss.mels) == 7
     y = 0.1 * torch.randn(1, 1, 4000)
     recon = y + 0.05 * torch.randn_like(y)
     fine = MelReconstructionLoss(16000, (512, 1024, 2048), (80, 160, 320))
-    assert float(trainer.train_mel_loss(recon, y)) == pytest.approx(float(fine(recon, y)), rel=1e-6)
+    assert float(trainer.mel_loss(recon, y)) == pytest.approx(float(fine(recon, y)), rel=1e-6)
     with pytest.raises(ConfigError, match="mel_windows"):
         tiny_config(tmp_path / "bad", {"train": {"mel_windows": [100]}})
 
@@ -129,4 +129,4 @@ def test_without_mel_windows_training_uses_the_seven_scales(tmp_path: Path) -> N
     cfg = tiny_config(tmp_path, {})
     trainer = Trainer(cfg, "ds_codec_vq", 1, build_stage(cfg, "ds_codec_vq", 1), tmp_path / "out",
                       train_manifest=write_corpus(tmp_path / "c", n=2), console=lambda line: None)
-    assert trainer.train_mel_loss is trainer.mel_loss and len(trainer.mel_loss.mels) == 7
+    assert trainer.mel_loss is trainer.val_mel_loss and len(trainer.mel_loss.mels) == 7

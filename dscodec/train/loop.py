@@ -238,11 +238,11 @@ class Trainer:
         self.codec_run = dist_utils.maybe_compile(dist_utils.wrap_ddp(codec, self.info), compile_)
         self.disc_run = dist_utils.maybe_compile(dist_utils.wrap_ddp(disc, self.info), compile_)
         # validation always scores DAC's seven scales, so runs with `train.mel_windows` stay comparable
-        self.mel_loss = MelReconstructionLoss(codec.sample_rate).to(self.device)
+        self.val_mel_loss = MelReconstructionLoss(codec.sample_rate).to(self.device)
         # optional [ours] (absent = all seven, so configs without it keep their job keys and numbers)
         windows, n_mels = mel_scales(train_cfg.get("mel_windows"))
-        self.train_mel_loss = (self.mel_loss if "mel_windows" not in train_cfg else
-                               MelReconstructionLoss(codec.sample_rate, windows, n_mels).to(self.device))
+        self.mel_loss = (self.val_mel_loss if "mel_windows" not in train_cfg else
+                         MelReconstructionLoss(codec.sample_rate, windows, n_mels).to(self.device))
         # optional [ours] (absent = 0, so configs without it keep their job keys and numbers)
         self.stft_loss = MultiResolutionSTFTLoss().to(self.device) if weights.get("stft", 0.0) > 0 else None
 
@@ -331,7 +331,7 @@ class Trainer:
         with dist_utils.autocast(self.device, self.bf16):
             out = self.codec_run(wav)
         recon = out.recon.float()
-        loss_mel = self.train_mel_loss(recon, wav, self.loss_reduction)
+        loss_mel = self.mel_loss(recon, wav, self.loss_reduction)
         loss_vq = self.vq_loss(out.commit_loss, out.codebook_loss).float()
         loss_g = w["mel"] * loss_mel + w["vq"] * loss_vq
         metrics: dict[str, torch.Tensor] = {}
@@ -417,7 +417,7 @@ class Trainer:
                     with dist_utils.autocast(self.device, self.bf16):
                         recon = self.codec(x).recon.float()
                     recon[..., length:] = 0.0
-                    losses.append(float(self.mel_loss(recon, x)))
+                    losses.append(float(self.val_mel_loss(recon, x)))
                     if i < VAL_AUDIO:
                         path = Path(tmp) / f"{item['id']}.flac"
                         save_audio(path, recon[0, :, :length].cpu().clamp(-1, 1), self.codec.sample_rate)
