@@ -53,25 +53,28 @@ def _reduce(terms: Sequence[torch.Tensor], reduction: Reduction) -> torch.Tensor
     return stacked.mean() if reduction == "mean" else stacked.sum()
 
 
-MEL_WINDOWS = (32, 64, 128, 256, 512, 1024, 2048)   # DAC's multi-scale mel loss (conf/base.yml)
+# DAC's multi-scale mel loss (conf/base.yml): window lengths and their mel counts, 5 bands per 32 samples
+MEL_WINDOWS = (32, 64, 128, 256, 512, 1024, 2048)
+MEL_BANDS = tuple(5 * w // 32 for w in MEL_WINDOWS)   # (5, 10, 20, 40, 80, 160, 320)
 
 
 def mel_scales(windows: Sequence[int] | None = None) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(window lengths, mel counts) of the multi-scale mel loss: DAC's seven, or the subset `windows`
-    (`train.mel_windows`), each keeping DAC's pairing of 5 mel bands per 32 samples of window."""
+    (`train.mel_windows`), each keeping its DAC mel count."""
     chosen = tuple(MEL_WINDOWS if windows is None else windows)
     unknown = sorted(set(chosen) - set(MEL_WINDOWS))
     if unknown or not chosen:
         raise ValueError(f"mel windows must be a non-empty subset of {MEL_WINDOWS}, got {list(chosen)}")
-    return chosen, tuple(5 * w // 32 for w in chosen)
+    bands = dict(zip(MEL_WINDOWS, MEL_BANDS))
+    return chosen, tuple(bands[w] for w in chosen)
 
 
 class MelReconstructionLoss(nn.Module):
     def __init__(
         self,
         sample_rate: int = 16000,
-        window_lengths: Sequence[int] = (32, 64, 128, 256, 512, 1024, 2048),
-        n_mels: Sequence[int] = (5, 10, 20, 40, 80, 160, 320),
+        window_lengths: Sequence[int] = MEL_WINDOWS,
+        n_mels: Sequence[int] = MEL_BANDS,
         clamp_eps: float = 1e-5,
     ) -> None:
         super().__init__()

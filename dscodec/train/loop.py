@@ -240,9 +240,10 @@ class Trainer:
         # validation always scores DAC's seven scales, so runs with `train.mel_windows` stay comparable
         self.val_mel_loss = MelReconstructionLoss(codec.sample_rate).to(self.device)
         # optional [ours] (absent = all seven, so configs without it keep their job keys and numbers)
-        windows, n_mels = mel_scales(train_cfg.get("mel_windows"))
-        self.mel_loss = (self.val_mel_loss if "mel_windows" not in train_cfg else
-                         MelReconstructionLoss(codec.sample_rate, windows, n_mels).to(self.device))
+        self.mel_loss = self.val_mel_loss
+        if "mel_windows" in train_cfg:
+            windows, n_mels = mel_scales(train_cfg["mel_windows"])
+            self.mel_loss = MelReconstructionLoss(codec.sample_rate, windows, n_mels).to(self.device)
         # optional [ours] (absent = 0, so configs without it keep their job keys and numbers)
         self.stft_loss = MultiResolutionSTFTLoss().to(self.device) if weights.get("stft", 0.0) > 0 else None
 
