@@ -54,9 +54,11 @@ class ModelSize:
     # [paper] "waveform": the decoder above, up-sampling to 16 kHz. "istft" [ours], CPU sizes only:
     # after the LSTM, `istft_blocks` ConvNeXt blocks of width `istft_dim` at the frame rate and an
     # inverse-STFT head (n_fft = 4 x hop, Vocos/WavTokenizer; dscodec/nn/istft.py): no 16 kHz layers
-    # in the decoder. Measured at `small` against the waveform decoder and not adopted: 1.2-1.5x the
-    # steps per CPU-minute, but behind or level on every measure up to 20 CPU-minutes
-    # (benchmarks/RESULTS.md, "An inverse-STFT decoder head").
+    # in the decoder. Measured at `small` against the waveform decoder and not adopted: 1.2-1.7x the
+    # steps per CPU-minute; with the GAN behind or level on every measure up to 20 CPU-minutes,
+    # reconstruction-only ahead early but level from 20, and at a default job's length no gain and
+    # one seed of two diverged (benchmarks/RESULTS.md, "An inverse-STFT decoder head",
+    # "The magnitude as a learning-curve column", "The iSTFT head at the default's length").
     decoder_head: str = "waveform"
     istft_dim: int = 256
     istft_blocks: int = 6
