@@ -304,7 +304,9 @@ class SpeakerSimilarity(TransientState, Metric):
                 raise MetricInputError(f"speaker similarity: the {what} is digital silence (no voice to embed)")
         features = ref_features if ref_features is not None else self.reference_features(ref)
         emb = np.stack([np.asarray(features["embedding"], dtype=np.float64), self._embed_one(deg)])
-        norms = np.linalg.norm(emb, axis=1)
+        # one norm per vector, as the embeddings were always scored: `norm(emb, axis=1)` sums in
+        # another order than the 1-D norm and can differ in the last bit on some CPUs
+        norms = np.array([np.linalg.norm(emb[0]), np.linalg.norm(emb[1])])
         if not np.all(norms > 0):
             raise MetricInputError("speaker similarity: the encoder returned a zero embedding")
         return {"speaker_sim": float(emb[0] @ emb[1] / (norms[0] * norms[1]))}
